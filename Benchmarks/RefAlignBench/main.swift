@@ -1,0 +1,62 @@
+// Swift side of the side-by-side benchmarks. Prints one JSON object per case on stdout; the
+// driver (Scripts/benchmark) runs the Python reference in the same run and computes the ratios.
+import ArgumentParser
+import Foundation
+import Tensor
+
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "refalign-bench", abstract: "Micro-benchmarks of RefAlign's kernels (JSON lines).",
+        subcommands: [SgemmBench.self])
+}
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+/// Median seconds per call over `rounds` timed batches, each long enough (≥ `minSeconds`) to
+/// swamp timer resolution, after one warm-up batch.
+func medianSecondsPerCall(rounds: Int = 5, minSeconds: Double = 0.2, _ body: () -> Void) -> Double {
+    var calls = 1
+    while true {  // warm-up, and size the batch
+        let start = now()
+        for _ in 0..<calls { body() }
+        if now() - start >= minSeconds { break }
+        calls *= 2
+    }
+    var times: [Double] = []
+    for _ in 0..<rounds {
+        let start = now()
+        for _ in 0..<calls { body() }
+        times.append((now() - start) / Double(calls))
+    }
+    return times.sorted()[rounds / 2]
+}
+
+struct SgemmBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sgemm",
+        abstract: "y[M, out] = x[M, in] · W[out, in]ᵀ through matmulForward, on SmolLM2-135M's linear shapes.")
+
+    @Option(help: "OpenBLAS threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Comma-separated batch sizes M.") var m: String = "1,8,1024"
+    @Option(help: "Comma-separated in×out shapes.") var shapes: String = "576x576,576x192,576x1536,1536x576,576x49152"
+
+    func run() throws {
+        BLAS.threads = threads
+        var rng = Xoshiro256(seed: 0, stream: "bench")
+        for rows in m.split(separator: ",").map({ Int($0)! }) {
+            for shape in shapes.split(separator: ",") {
+                let dims = shape.split(separator: "x").map { Int($0)! }
+                let (k, n) = (dims[0], dims[1])
+                let x = Tensor<Float>(shape: [rows, k]), w = Tensor<Float>(shape: [n, k]), y = Tensor<Float>(shape: [rows, n])
+                for i in 0..<x.count { x[i] = rng.nextFloat() - 0.5 }
+                for i in 0..<w.count { w[i] = rng.nextFloat() - 0.5 }
+                let seconds = medianSecondsPerCall {
+                    matmulForward(y.pointer, x.pointer, w.pointer, m: rows, n: n, k: k, transposeB: true)
+                }
+                let gflops = 2 * Double(rows * n * k) / seconds / 1e9
+                print(#"{"bench":"sgemm","m":\#(rows),"in":\#(k),"out":\#(n),"threads":\#(threads),"gflops":\#(gflops)}"#)
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+"""Runs a Swift benchmark and its Python reference side by side in one run and reports the ratio.
+
+The two commands alternate for several rounds (A B A B ...), so machine drift hits both alike; each
+case's figure is the median over rounds. Writes a TSV under Results/benchmarks/ and prints a
+Markdown table for the README.
+
+usage: compare.py NAME --swift CMD... --reference CMD... [--rounds N] [--metric FIELD] [--key F1,F2]
+"""
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+
+def run(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("name")
+    p.add_argument("--swift", required=True, help="command line, shell-quoted")
+    p.add_argument("--reference", required=True, help="command line, shell-quoted")
+    p.add_argument("--reference-name", default="torch")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--metric", default="gflops")
+    p.add_argument("--key", default="m,in,out")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    keys = args.key.split(",")
+    ours, theirs = {}, {}
+    for r in range(args.rounds):
+        for store, cmd in ((ours, args.swift), (theirs, args.reference)):
+            for row in run(shlex.split(cmd)):
+                store.setdefault(tuple(row[k] for k in keys), []).append(row[args.metric])
+        print(f"{args.name}: round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+
+    header = keys + [f"refalign {args.metric}", f"{args.reference_name} {args.metric}", "ratio"]
+    rows = []
+    for key in ours:
+        a, b = statistics.median(ours[key]), statistics.median(theirs[key])
+        rows.append(list(key) + [f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}"])
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(f"# {args.name}: medians of {args.rounds} alternating rounds, {time.strftime('%Y-%m-%d')}, "
+                f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+        f.write("\t".join(header) + "\n")
+        for row in rows:
+            f.write("\t".join(map(str, row)) + "\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(map(str, row)) + " |")
+
+
+if __name__ == "__main__":
+    main()

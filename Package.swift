@@ -1,0 +1,32 @@
+// swift-tools-version: 6.1
+// RefAlign: reference-answer alignment of language models, on CPU.
+// Modules depend one way: Tensor → (Transformer, Tokenizers, Rewards) → RefAlign → CLI.
+import PackageDescription
+
+let package = Package(
+    name: "RefAlign",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .executable(name: "refalign", targets: ["refalign"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .target(
+            name: "Tensor",
+            dependencies: ["COpenBLAS", .product(name: "Numerics", package: "swift-numerics")]),
+        .executableTarget(
+            name: "refalign",
+            dependencies: ["Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "refalign-bench",
+            dependencies: ["Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/RefAlignBench"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
+    ]
+)

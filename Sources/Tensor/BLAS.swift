@@ -1,0 +1,91 @@
+// The only file that imports OpenBLAS. Every matrix product in the project goes through `gemm`;
+// thread count is set here explicitly (Debian's pthread OpenBLAS ignores OMP_NUM_THREADS).
+import COpenBLAS
+import RealModule
+
+/// A floating-point type the kernels run on. Float is the production type; Double runs the same
+/// kernels for finite-difference gradient checks.
+public protocol TensorScalar: Real, BinaryFloatingPoint, Sendable {
+    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, row-major with leading dimensions.
+    static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Self, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+
+@inline(__always) private func cblasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE {
+    t ? CblasTrans : CblasNoTrans
+}
+
+extension Float: TensorScalar {
+    @inlinable public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        BLAS.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+}
+
+extension Double: TensorScalar {
+    @inlinable public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Double, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        BLAS.dgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+}
+
+public enum BLAS {
+    @usableFromInline static func sgemm(
+        _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        if !ta && tb && gemvIsFaster(m: m, n: n, k: k) {
+            // Rows of C are independent matrix-vector products with B [n, k] (a linear layer).
+            for i in 0..<m {
+                cblas_sgemv(
+                    CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb),
+                    a + i * lda, 1, beta, c + i * ldc, 1)
+            }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, cblasTranspose(ta), cblasTranspose(tb), Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// OpenBLAS's sgemm has a large fixed cost for a few rows (measured: 7–13 GFLOP/s at M = 1 on
+    /// SmolLM2's shapes, against 45–90 for sgemv). Up to 8 rows, one sgemv per row wins while B stays
+    /// in cache (≤ 4 MiB); past that, re-reading B per row makes it memory-bound and sgemm wins.
+    @inline(__always) static func gemvIsFaster(m: Int, n: Int, k: Int) -> Bool {
+        m == 1 || (m <= 8 && n * k <= 1 << 20)
+    }
+
+    @usableFromInline static func dgemm(
+        _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
+        _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int,
+        _ beta: Double, _ c: UnsafeMutablePointer<Double>, _ ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_dgemm(
+            CblasRowMajor, cblasTranspose(ta), cblasTranspose(tb), Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Number of threads OpenBLAS uses for one call. Results are bitwise reproducible at a fixed
+    /// count, not across counts (the blocking of the reduction changes).
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+
+    /// Build configuration, e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64".
+    public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// The kernel family chosen at run time (DYNAMIC_ARCH builds pick one per CPU).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+}

@@ -1,0 +1,25 @@
+// Embedding lookup: out[n, :] = table[ids[n], :].
+
+/// out [n, dim] = table[ids] where table is [vocab, dim]. Ids must be in 0..<vocab (checked by the
+/// tokenizer/data layer, not here, since this is on the hot path).
+@inlinable
+public func embeddingForward<S: TensorScalar>(
+    _ out: UnsafeMutablePointer<S>, table: UnsafePointer<S>, ids: UnsafePointer<Int32>,
+    count n: Int, dim: Int
+) {
+    for i in 0..<n {
+        (out + i * dim).update(from: table + Int(ids[i]) * dim, count: dim)
+    }
+}
+
+/// dTable[ids[n], :] += dOut[n, :] (scatter-add: repeated ids accumulate).
+@inlinable
+public func embeddingBackward<S: TensorScalar>(
+    dTable: UnsafeMutablePointer<S>, dOut: UnsafePointer<S>, ids: UnsafePointer<Int32>,
+    count n: Int, dim: Int
+) {
+    for i in 0..<n {
+        let row = dTable + Int(ids[i]) * dim, g = dOut + i * dim
+        for j in 0..<dim { row[j] += g[j] }
+    }
+}
