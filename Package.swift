@@ -1,6 +1,8 @@
 // swift-tools-version: 6.1
 // RefAlign: reference-answer alignment of language models, on CPU.
-// Modules depend one way: Tensor → (Transformer, Tokenizers, Rewards) → RefAlign → CLI.
+// Modules depend one way: Tensor → Metrics (run records) → Training (loop, checkpoints) →
+// Experiments (jobs) → CLI; Figures reads run records. Transformer, Tokenizers, Rewards and the
+// alignment methods slot in between Tensor and Experiments as they land.
 import PackageDescription
 
 let package = Package(
@@ -8,6 +10,10 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Training", targets: ["Training"]),
+        .library(name: "Figures", targets: ["Figures"]),
+        .library(name: "Experiments", targets: ["Experiments"]),
         .executable(name: "refalign", targets: ["refalign"]),
     ],
     dependencies: [
@@ -20,13 +26,21 @@ let package = Package(
         .target(
             name: "Tensor",
             dependencies: ["COpenBLAS", .product(name: "Numerics", package: "swift-numerics")]),
+        .target(name: "Metrics", dependencies: ["CHDF5", "Tensor"]),
+        .target(name: "Training", dependencies: ["Tensor", "Metrics"]),
+        .target(name: "Figures", dependencies: ["Metrics"]),
+        .target(name: "Experiments", dependencies: ["Tensor", "Metrics", "Training"]),
         .executableTarget(
             name: "refalign",
-            dependencies: ["Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Tensor", "Metrics", "Training", "Figures", "Experiments",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "refalign-bench",
             dependencies: ["Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/RefAlignBench"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RunTests", dependencies: ["Tensor", "Metrics", "Training", "Figures", "Experiments"]),
     ]
 )

@@ -15,3 +15,4 @@ static inline hid_t    chdf5_p_link_create(void)      { return H5P_LINK_CREATE; 
 static inline hsize_t  chdf5_unlimited(void)          { return H5S_UNLIMITED; }
 static inline hid_t    chdf5_s_all(void)              { return H5S_ALL; }
 static inline size_t   chdf5_variable(void)           { return H5T_VARIABLE; }
+static inline hid_t    chdf5_e_default(void)          { return H5E_DEFAULT; }

@@ -15,7 +15,7 @@ struct RefAlignCommand: ParsableCommand {
             fixed thread count; results may differ in the last bits across thread counts.
             """,
         version: "0.1.0",
-        subcommands: [InfoCommand.self, CheckOpsCommand.self])
+        subcommands: [InfoCommand.self, CheckOpsCommand.self, CharacterLMCommand.self, RunsCommand.self, FiguresCommand.self])
 
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)  // stream lines into CI logs and pipes

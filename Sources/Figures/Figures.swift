@@ -1,0 +1,201 @@
+// Figures regenerated from run files alone. For each figure this writes its data as TSV and a gnuplot
+// script beside it (a person can edit the script and re-run `gnuplot NAME.gp`), then renders PNG
+// (pngcairo) and PDF (pdfcairo). Runs are grouped by their `method` attribute; a curve is the mean over
+// the group's runs (seeds) at each step with a ±1 standard deviation band.
+import Foundation
+import Metrics
+
+public struct FigureError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public struct RenderedFigure: Sendable {
+    public let name: String
+    public let png: String
+    public let pdf: String
+}
+
+public struct FigureReport: Sendable {
+    public var rendered: [RenderedFigure] = []
+    /// Figures not drawn, with the reason (no run logs that metric, …).
+    public var skipped: [(name: String, reason: String)] = []
+}
+
+/// Line figures over training steps: (file name, dataset under /train, y label).
+let stepFigures: [(name: String, metric: String, label: String)] = [
+    ("train_reward", "reward_mean", "mean reward"),
+    ("completion_length", "length_mean", "completion length (tokens)"),
+    ("train_loss", "loss", "training loss"),
+]
+
+/// Run files under `results` (recursively, outside checkpoint folders), in path order.
+public func findRunFiles(in results: String) -> [String] {
+    guard let walker = FileManager.default.enumerator(atPath: results) else { return [] }
+    return walker.compactMap { $0 as? String }
+        .filter { $0.hasSuffix(".h5") && !$0.split(separator: "/").contains { $0 == "checkpoints" || $0.hasPrefix(".") } }
+        .map { results + "/" + $0 }
+        .sorted()
+}
+
+public func renderFigures(results: String, out: String, gnuplot: String = "gnuplot") throws -> FigureReport {
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let runs = try findRunFiles(in: results).map { try RunSummary(path: $0) }
+    let methods = Array(Set(runs.map(\.method))).sorted()
+    var report = FigureReport()
+
+    for figure in stepFigures {
+        let groups = methods.compactMap { method -> (String, [(Double, Double, Double)])? in
+            let series = runs.filter { $0.method == method }.compactMap { run in
+                run.train[figure.metric].map { zip(run.train["step"] ?? [], $0).map { $0 } }
+            }
+            return series.isEmpty ? nil : (method, meanAndSpread(series))
+        }
+        guard !groups.isEmpty else {
+            report.skipped.append((figure.name, "no run logs /train/\(figure.metric)"))
+            continue
+        }
+        var tsv = ""
+        for (method, rows) in groups {
+            tsv += "# \(method)\n# step\tmean\tstd\n" + rows.map { "\($0.0)\t\($0.1)\t\($0.2)" }.joined(separator: "\n") + "\n\n\n"
+        }
+        var plots: [String] = []
+        for (i, (method, _)) in groups.enumerated() {
+            plots.append("  data index \(i) using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc \(i + 1) notitle")
+            plots.append("  data index \(i) using 1:2 with lines lw 2 lc \(i + 1) title \"\(method)\"")
+        }
+        let script = """
+            # \(figure.name): /train/\(figure.metric) per method, mean ± 1 std over runs (seeds).
+            data = "\(figure.name).tsv"
+            set datafile separator "\\t"
+            set xlabel "step"
+            set ylabel "\(figure.label)"
+            set grid
+            set key outside right
+            plot \\
+            \(plots.joined(separator: ", \\\n"))
+            """
+        report.rendered.append(try render(figure.name, tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
+    }
+
+    // Held-out metrics: the last /eval row of each run, bars of the mean over runs with ±1 std.
+    let evalMetrics = Array(Set(runs.flatMap { $0.eval.filter { $0.key != "step" && !$0.value.isEmpty }.map(\.key) })).sorted()
+    if evalMetrics.isEmpty {
+        report.skipped.append(("heldout", "no run logs /eval metrics"))
+    } else {
+        var tsv = "# metric\t" + methods.map { "\($0)\t\($0) std" }.joined(separator: "\t") + "\n"
+        for metric in evalMetrics {
+            tsv += metric + "\t" + methods.map { method in
+                let finals = runs.filter { $0.method == method }.compactMap { $0.eval[metric]?.last }.filter { !$0.isNaN }
+                let (mean, std) = meanStd(finals)
+                return "\(mean)\t\(std)"
+            }.joined(separator: "\t") + "\n"
+        }
+        let bars = methods.enumerated().map { i, m in
+            "  data using \(2 * i + 2):(valid(\(2 * i + 3)) && $\(2 * i + 3) == $\(2 * i + 3) ? $\(2 * i + 3) : 0):xtic(1) title \"\(m)\" lc \(i + 1)"
+        }
+        let script = """
+            # heldout: final /eval value of each metric per method, mean ± 1 std over runs (seeds);
+            # a method with one run has std NaN in the data and is drawn without an error bar.
+            data = "heldout.tsv"
+            set datafile separator "\\t"
+            set style data histogram
+            set style histogram errorbars gap 2 lw 1
+            set style fill solid 0.6 border -1
+            set key outside right
+            set grid ytics
+            set ylabel "final held-out value"
+            set yrange [0:*]
+            plot \\
+            \(bars.joined(separator: ", \\\n"))
+            """
+        report.rendered.append(try render("heldout", tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
+    }
+
+    // Benchmark ratios: one figure per Results/benchmarks/NAME.tsv (last column is ours/reference).
+    let benchmarkDir = results + "/benchmarks"
+    let tables = ((try? FileManager.default.contentsOfDirectory(atPath: benchmarkDir)) ?? []).filter { $0.hasSuffix(".tsv") }.sorted()
+    if tables.isEmpty { report.skipped.append(("benchmarks", "no Results/benchmarks/*.tsv")) }
+    for table in tables {
+        let name = "benchmark_" + table.dropLast(4)
+        let lines = try String(contentsOfFile: benchmarkDir + "/" + table, encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") }
+        guard let header = lines.first?.split(separator: "\t"), header.count >= 2 else { continue }
+        let keyColumns = header.count - 3  // key columns, then ours, theirs, ratio
+        var tsv = "# case\tratio\n"
+        for line in lines.dropFirst() {
+            let cells = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard cells.count == header.count else { continue }
+            let label = cells.prefix(keyColumns).joined(separator: " ")
+            tsv += "\(label)\t\(cells.last!)\n"
+        }
+        let script = """
+            # \(name): our figure over the Python reference's, per case (> 1: we are faster).
+            data = "\(name).tsv"
+            set datafile separator "\\t"
+            set style data histogram
+            set style fill solid 0.6 border -1
+            set boxwidth 0.8
+            set xtics rotate by -40
+            set bmargin 7
+            set rmargin 6
+            set xlabel "\(header.prefix(keyColumns).joined(separator: " "))"
+            set grid ytics
+            set ylabel "ratio (RefAlign / reference)"
+            set yrange [0:*]
+            set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2
+            plot data using 2:xtic(1) notitle lc 1
+            """
+        report.rendered.append(try render(name, tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
+    }
+    return report
+}
+
+/// Writes NAME.tsv and NAME.gp into `out`, then runs gnuplot there for NAME.png and NAME.pdf.
+func render(_ name: String, tsv: String, plot: String, out: String, gnuplot: String) throws -> RenderedFigure {
+    try tsv.write(toFile: "\(out)/\(name).tsv", atomically: true, encoding: .utf8)
+    let script = """
+        # Regenerated by `refalign figures`; edit and run `gnuplot \(name).gp` in this folder.
+        set terminal pngcairo size 900,560 noenhanced font "DejaVu Sans,11"
+        set output "\(name).png"
+        \(plot)
+        set terminal pdfcairo size 6.4in,4in noenhanced font "DejaVu Sans,10"
+        set output "\(name).pdf"
+        replot
+        unset output
+
+        """
+    try script.write(toFile: "\(out)/\(name).gp", atomically: true, encoding: .utf8)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [gnuplot, "\(name).gp"]
+    process.currentDirectoryURL = URL(fileURLWithPath: out)
+    let errors = Pipe()
+    process.standardError = errors
+    do { try process.run() } catch { throw FigureError(description: "cannot run \(gnuplot): \(error) (Scripts/bootstrap installs gnuplot-nox)") }
+    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw FigureError(description: "gnuplot failed on \(out)/\(name).gp (status \(process.terminationStatus)): \(message)")
+    }
+    return RenderedFigure(name: name, png: "\(out)/\(name).png", pdf: "\(out)/\(name).pdf")
+}
+
+/// Per step index: (step, mean, std) over the series that reach it. NaN values are left out.
+func meanAndSpread(_ series: [[(Double, Double)]]) -> [(Double, Double, Double)] {
+    let length = series.map(\.count).max() ?? 0
+    return (0..<length).compactMap { i in
+        let values = series.compactMap { i < $0.count ? $0[i].1 : nil }.filter { !$0.isNaN }
+        guard let step = series.first(where: { i < $0.count })?[i].0, !values.isEmpty else { return nil }
+        let (mean, std) = meanStd(values)
+        return (step, mean, std)
+    }
+}
+
+/// Mean and sample standard deviation (NaN std for fewer than two values: gnuplot then draws no band).
+func meanStd(_ values: [Double]) -> (Double, Double) {
+    guard !values.isEmpty else { return (.nan, .nan) }
+    let mean = values.reduce(0, +) / Double(values.count)
+    guard values.count > 1 else { return (mean, .nan) }
+    let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)
+    return (mean, variance.squareRoot())
+}

@@ -1,0 +1,151 @@
+// The training loop shared by every job: zero gradients, let the task compute them, clip, step AdamW
+// on the schedule, emit events, and checkpoint every N steps. It knows nothing of the model; a task
+// supplies the gradients and its metrics. Resuming restores weights, moments, the sampling RNG and
+// the data order from the newest complete checkpoint and drops run-file rows written after it, so a
+// killed run resumed ends bitwise equal to an uninterrupted one at the same thread count.
+import Foundation
+import Metrics
+import Tensor
+
+public protocol TrainingTask: AnyObject {
+    var parameters: ParameterStore { get }
+    /// Number of examples the data order ranges over.
+    var exampleCount: Int { get }
+    /// Forward and backward of one optimizer step on the given examples; gradients arrive zeroed.
+    /// Returns the step's metrics (the loop adds grad_norm, lr, tokens_per_second, wall_time) and
+    /// the number of tokens processed.
+    func computeGradients(step: Int, examples: [Int], rng: inout Xoshiro256) throws -> (metrics: [Metric], tokens: Int)
+    /// Held-out metrics, run every `evaluateEvery` steps.
+    func evaluate(step: Int) throws -> [Metric]
+    /// Sampled rows to log, run every `sampleEvery` steps.
+    func samples(step: Int, rng: inout Xoshiro256) throws -> [SampleRow]
+}
+
+public struct TrainerConfig: Codable, Sendable, Equatable {
+    public var steps: Int
+    public var batchSize: Int
+    public var learningRate: Double
+    public var schedule: LearningRateSchedule
+    public var adamW: AdamWConfig
+    public var maxGradNorm: Double
+    public var checkpointEvery: Int
+    public var evaluateEvery: Int
+    public var sampleEvery: Int
+    public var seed: UInt64
+
+    public init(
+        steps: Int, batchSize: Int, learningRate: Double, schedule: LearningRateSchedule = .constant,
+        adamW: AdamWConfig = AdamWConfig(), maxGradNorm: Double = 1, checkpointEvery: Int = 50,
+        evaluateEvery: Int = 50, sampleEvery: Int = 50, seed: UInt64
+    ) {
+        self.steps = steps
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.schedule = schedule
+        self.adamW = adamW
+        self.maxGradNorm = maxGradNorm
+        self.checkpointEvery = checkpointEvery
+        self.evaluateEvery = evaluateEvery
+        self.sampleEvery = sampleEvery
+        self.seed = seed
+    }
+}
+
+public final class Trainer {
+    public let task: TrainingTask
+    public let config: TrainerConfig
+    /// Holds run.h5 and checkpoints/.
+    public let directory: String
+    /// The resolved configuration of the whole job (task and loop), stored in the run file and
+    /// compared on resume.
+    public let configJSON: String
+    let metadata: RunMetadata
+
+    public var runFile: String { directory + "/run.h5" }
+    public var checkpointDirectory: String { directory + "/checkpoints" }
+
+    public init(task: TrainingTask, config: TrainerConfig, directory: String, configJSON: String, metadata: RunMetadata) {
+        self.task = task
+        self.config = config
+        self.directory = directory
+        self.configJSON = configJSON
+        self.metadata = metadata
+    }
+
+    /// Runs to `config.steps`, or resumes from the newest checkpoint when `resume` is set (a run with
+    /// no checkpoint yet starts over). `progress` sees every event and may stop the run.
+    public func run(resume: Bool, progress: (TrainingEvent) -> TrainingDecision) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let parameters = task.parameters
+        let optimizer = AdamW(count: parameters.count, config: config.adamW)
+        var sampling = Xoshiro256(seed: config.seed, stream: "sampling")
+        var order = DataOrder(count: task.exampleCount, seed: config.seed)
+        var step = 0
+        var elapsed = 0.0  // training seconds so far, carried across resumes
+        let record: RunRecord
+
+        if resume, let latest = Checkpoint.list(in: checkpointDirectory).last {
+            let state = try Checkpoint.load(latest.path, parameters: parameters, optimizer: optimizer)
+            guard state.configJSON == configJSON else {
+                throw TrainingError("\(latest.path) was written with another configuration; resume with the same options:\n\(state.configJSON)")
+            }
+            step = state.step
+            elapsed = state.elapsedSeconds
+            sampling = state.sampling
+            order = DataOrder(count: task.exampleCount, seed: config.seed, epoch: state.dataEpoch, position: state.dataPosition)
+            if let resumed = try? RunRecord.resume(runFile, afterCheckpoint: step) {
+                record = resumed
+            } else {  // the kill left the run file unreadable: restart it from the checkpoint's copy
+                try? FileManager.default.removeItem(atPath: runFile)
+                try FileManager.default.copyItem(atPath: latest.path + "/" + Checkpoint.runFile, toPath: runFile)
+                record = try RunRecord.resume(runFile, afterCheckpoint: step)
+            }
+        } else {
+            for old in Checkpoint.list(in: checkpointDirectory) { try FileManager.default.removeItem(atPath: old.path) }
+            record = try RunRecord.create(runFile, metadata: metadata)
+        }
+
+        func emit(_ event: TrainingEvent) throws -> TrainingDecision {
+            try record.record(event)
+            return progress(event)
+        }
+
+        guard try emit(.started(firstStep: step + 1, totalSteps: config.steps)) == .proceed else { return }
+        while step < config.steps {
+            step += 1
+            let start = DispatchTime.now().uptimeNanoseconds
+            parameters.zeroGradients()
+            let (taskMetrics, tokens) = try task.computeGradients(step: step, examples: order.next(config.batchSize), rng: &sampling)
+            let gradNorm = clipGradientNorm(parameters.gradients.pointer, count: parameters.count, maxNorm: config.maxGradNorm)
+            guard gradNorm.isFinite else {
+                throw TrainingError("step \(step): gradient norm is \(gradNorm); stopping before the weights are corrupted (resume from the last checkpoint with a lower learning rate)")
+            }
+            let lr = config.learningRate * config.schedule.multiplier(step: step - 1)
+            optimizer.update(parameters, learningRate: Float(lr))
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            elapsed += seconds
+            let metrics = taskMetrics + [
+                Metric("grad_norm", gradNorm), Metric("lr", lr), Metric("tokens_per_second", Double(tokens) / seconds),
+                Metric("step_seconds", seconds), Metric("wall_time", elapsed),
+            ]
+            var stop = try emit(.step(step: step, metrics: metrics)) == .stop
+            func due(_ every: Int) -> Bool { every > 0 && (step % every == 0 || step == config.steps) }
+            if due(config.evaluateEvery) {
+                stop = try emit(.evaluation(step: step, metrics: task.evaluate(step: step))) == .stop || stop
+            }
+            if due(config.sampleEvery) {
+                stop = try emit(.samples(step: step, rows: task.samples(step: step, rng: &sampling))) == .stop || stop
+            }
+            if due(config.checkpointEvery) {
+                let state = LoopState(
+                    step: step, optimizerStep: optimizer.step, sampling: sampling, dataEpoch: order.epoch,
+                    dataPosition: order.position, elapsedSeconds: elapsed, configJSON: configJSON)
+                let path = try Checkpoint.save(
+                    directory: checkpointDirectory, state: state, parameters: parameters, optimizer: optimizer, runFile: runFile)
+                stop = try emit(.checkpoint(step: step, path: path)) == .stop || stop
+            }
+            if stop { return }
+        }
+        _ = try emit(.finished(step: step))
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Metrics
+
+/// Renders training events on the terminal: a live line redrawn in place when stdout is a TTY,
+/// otherwise a plain line every `every` steps (stdout is line-buffered, so CI logs stream).
+final class TerminalProgress {
+    let isTTY = isatty(STDOUT_FILENO) != 0
+    let every: Int
+    private var meter: ProgressMeter?
+    private var liveLine = false
+
+    init(every: Int) { self.every = max(1, every) }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+    private func say(_ text: String) {
+        if liveLine { print("") }
+        liveLine = false
+        print(text)
+    }
+
+    func handle(_ event: TrainingEvent) -> TrainingDecision {
+        switch event {
+        case .started(let first, let total):
+            meter = ProgressMeter(firstStep: first, totalSteps: total, start: Self.now())
+            say(first > 1 ? "resuming at step \(first) of \(total)" : "training \(total) steps")
+        case .step(let step, let metrics):
+            guard let meter else { break }
+            let line = meter.line(step: step, metrics: metrics, now: Self.now())
+            if isTTY {
+                print("\r\u{1B}[2K" + line, terminator: "")
+                fflush(nil)  // all streams: the live line has no newline to flush it
+                liveLine = true
+            } else if step % every == 0 || step == meter.totalSteps {
+                print(line)
+            }
+        case .evaluation(let step, let metrics):
+            say("eval @ \(step): " + metrics.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: " | "))
+        case .samples(let step, let rows):
+            for row in rows.prefix(1) {
+                let text = (row.prompt + row.completion).replacingOccurrences(of: "\n", with: "⏎")
+                say("sample @ \(step): \(text.prefix(120))")
+            }
+        case .checkpoint(let step, let path):
+            say("checkpoint @ \(step): \(path)")
+        case .finished(let step):
+            say("finished at step \(step)")
+        }
+        return .proceed
+    }
+}

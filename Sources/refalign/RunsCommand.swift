@@ -1,0 +1,55 @@
+import ArgumentParser
+import Figures
+import Foundation
+import Metrics
+
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs", abstract: "List the runs under a results folder: method, model, seed, steps, final metrics.")
+
+    @Option(help: "Folder searched recursively for run files (*.h5).") var results = "Results"
+
+    func run() throws {
+        let files = findRunFiles(in: results)
+        guard !files.isEmpty else {
+            print("no run files under \(results)")
+            return
+        }
+        var rows = [["run", "method", "model", "seed", "steps", "final train", "final held-out"]]
+        for path in files {
+            let run = try RunSummary(path: path)
+            let train = ["reward_mean", "loss"].first { run.train[$0] != nil }.map { "\($0) \(format(run.train[$0]!.last))" } ?? "-"
+            let held = run.eval.keys.filter { $0 != "step" }.sorted().map { "\($0) \(format(run.eval[$0]!.last))" }
+            rows.append([String(path.dropFirst(results.count + 1)), run.method, run.attributes["model"] ?? "?", run.seed,
+                         String(run.steps), train, held.isEmpty ? "-" : held.joined(separator: ", ")])
+        }
+        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
+        for row in rows {
+            print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+    }
+
+    func format(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "-" }
+}
+
+struct FiguresCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "figures",
+        abstract: "Regenerate every figure from the run files: TSV data, an editable gnuplot script, PNG and PDF.",
+        discussion: """
+            Figures: training reward, completion length and training loss per method over steps (mean ±
+            1 std over seeds), final held-out metrics per method (bars with error bars), and one bar
+            chart of speed ratios per Results/benchmarks/*.tsv. A figure whose data no run logs is
+            skipped and named.
+            """)
+
+    @Option(help: "Folder searched recursively for run files (*.h5); benchmark tables in its benchmarks/.")
+    var results = "Results"
+    @Option(help: "Output folder.") var out = "Paper/figures"
+
+    func run() throws {
+        let report = try renderFigures(results: results, out: out)
+        for figure in report.rendered { print("\(figure.png)  \(figure.pdf)") }
+        for (name, reason) in report.skipped { print("skipped \(name): \(reason)") }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+@testable import Figures
+@testable import Metrics
+
+@Suite("Figures")
+struct FiguresTests {
+    /// Two methods × two seeds of synthetic run files.
+    func makeRuns(in results: String) throws {
+        for (method, base) in [("refalign", 0.3), ("grpo", 0.2)] {
+            for seed in [1, 2] {
+                let dir = "\(results)/\(method)-\(seed)"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                let run = try RunRecord.create("\(dir)/run.h5", metadata: RunMetadata(
+                    method: method, model: "tiny", seed: UInt64(seed), threads: 1, configJSON: "{}", gitSHA: "", swiftVersion: "",
+                    openBLASConfig: "", openBLASCore: "", startTime: ""))
+                for step in 1...20 {
+                    try run.appendStep(step, [Metric("reward_mean", base + 0.01 * Double(step) + 0.005 * Double(seed)),
+                                              Metric("length_mean", 100 - Double(step))])
+                }
+                try run.appendEvaluation(20, [Metric("bleu", base), Metric("rouge_l", base + 0.1)])
+            }
+        }
+    }
+
+    /// Width and height from a PNG's IHDR chunk, nil if the file is not a PNG.
+    func pngSize(_ path: String) -> (Int, Int)? {
+        guard let d = FileManager.default.contents(atPath: path), d.count > 24,
+              d.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), d[12..<16] == Data("IHDR".utf8) else { return nil }
+        let be = { (o: Int) in d[o..<o + 4].reduce(0) { $0 << 8 | Int($1) } }
+        return (be(16), be(20))
+    }
+
+    @Test func rendersEveryFigureFromRunFilesAloneAndRegeneratesThem() throws {
+        let results = temporaryDirectory(), out = results + "/figures-out"
+        try makeRuns(in: results)
+        let report = try renderFigures(results: results, out: out)
+        #expect(report.rendered.map(\.name) == ["train_reward", "completion_length", "heldout"])
+        #expect(report.skipped.map(\.name) == ["train_loss", "benchmarks"])
+        for figure in report.rendered {
+            #expect(pngSize(figure.png).map { $0 == (900, 560) } == true, "\(figure.png) is not a 900×560 PNG")
+            #expect(FileManager.default.contents(atPath: figure.pdf)?.prefix(4) == Data("%PDF".utf8))
+            #expect(FileManager.default.fileExists(atPath: "\(out)/\(figure.name).gp"))
+        }
+        // The curve is the mean over seeds: step 1 of refalign is 0.3 + 0.01 + mean(0.005, 0.01).
+        let tsv = try String(contentsOfFile: out + "/train_reward.tsv", encoding: .utf8)
+        let grpoBlock = tsv.components(separatedBy: "# grpo\n")[1]
+        #expect(grpoBlock.split(separator: "\n")[1].hasPrefix("1.0\t0.2175"))
+        try FileManager.default.removeItem(atPath: out)
+        #expect(try renderFigures(results: results, out: out).rendered.count == 3)
+        #expect(pngSize(out + "/heldout.png") != nil)
+    }
+}

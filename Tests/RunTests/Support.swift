@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+
+/// A fresh temporary folder for one test.
+func temporaryDirectory(_ name: String = #function) -> String {
+    let path = NSTemporaryDirectory() + "refalign-tests-\(getpid())-\(name.filter { $0.isLetter || $0.isNumber })-\(UInt32.random(in: 0...UInt32.max))"
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// Runs a command to completion; returns (status, stdout + stderr).
+@discardableResult
+func runCommand(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The `refalign` executable built next to this test bundle (`swift build --build-tests` builds it).
+func refalignExecutable() throws -> String {
+    let here = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    let path = URL(fileURLWithPath: here).deletingLastPathComponent().appendingPathComponent("refalign").path
+    try #require(FileManager.default.isExecutableFile(atPath: path),
+                 "no refalign executable at \(path): build it first (Scripts/test runs `swift build --build-tests`)")
+    return path
+}
+
+/// The project root (for ../shared data paths).
+let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
