@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Transformer", targets: ["Transformer"]),
         .library(name: "Metrics", targets: ["Metrics"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Figures", targets: ["Figures"]),
@@ -28,6 +29,7 @@ let package = Package(
             name: "Tensor",
             dependencies: ["COpenBLAS", .product(name: "Numerics", package: "swift-numerics")]),
         .target(name: "Tokenizers", dependencies: ["Tensor"]),
+        .target(name: "Transformer", dependencies: ["Tensor"]),
         .target(name: "Metrics", dependencies: ["CHDF5", "Tensor"]),
         .target(name: "Training", dependencies: ["Tensor", "Metrics"]),
         .target(name: "Figures", dependencies: ["Metrics"]),
@@ -43,7 +45,7 @@ let package = Package(
             dependencies: ["Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/RefAlignBench"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TransformerTests", dependencies: ["Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TransformerTests", dependencies: ["Tensor", "Tokenizers", "Transformer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RunTests", dependencies: ["Tensor", "Metrics", "Training", "Figures", "Experiments"]),
     ]
 )

@@ -2,58 +2,65 @@ import RealModule
 
 // Causal multi-head self-attention with grouped-query heads and a key padding mask.
 //
-// Layout (batch B, sequence T, head dim D):
-//   q [B, T, Hq, D]   k, v [B, T, Hkv, D]   out [B, T, Hq, D]   probs [B, Hq, T, T]
-// Query head h reads key/value head h / (Hq/Hkv). Scores are q·k/√D; query i sees keys j ≤ i whose
-// mask entry is true. A query that sees no key (e.g. a left-padding position) gets zero output.
-// Each head is two strided GEMMs; the full T×T score block is computed and the upper triangle
-// masked, which wastes half the FLOPs of the score GEMMs but keeps them in BLAS.
+// Layout (batch B, Tq queries, Tk keys held in a cache of capacity C ≥ Tk rows per sequence, head dim D):
+//   q [B, Tq, Hq, D]   k, v [B, C, Hkv, D] (first Tk rows used)   keyMask [B, C]   out [B, Tq, Hq, D]
+//   probs [B, Hq, Tq, Tk]
+// The queries are the last Tq of the Tk positions: query i sits at slot Tk − Tq + i and sees the slots
+// j ≤ that whose mask entry is true. Training is Tq = Tk = C; prefill fills a KV cache the same way;
+// a decoding step is Tq = 1 over the cache. One kernel for all three, so sampler and trainer compute
+// the same function. Query head h reads key/value head h / (Hq/Hkv); scores are q·k/√D. A query that
+// sees no key (a left-padding position) gets zero output. Each head is two strided GEMMs; the full
+// score block is computed and the upper triangle masked, which wastes half the FLOPs of the score GEMMs
+// but keeps them in BLAS.
 
 @inlinable
 public func attentionForward<S: TensorScalar>(
     _ out: UnsafeMutablePointer<S>, probs: UnsafeMutablePointer<S>,
     q: UnsafePointer<S>, k: UnsafePointer<S>, v: UnsafePointer<S>, keyMask: UnsafePointer<Bool>?,
-    batch: Int, seq: Int, queryHeads: Int, kvHeads: Int, headDim: Int
+    batch: Int, queries Tq: Int, keys Tk: Int, capacity C: Int, queryHeads: Int, kvHeads: Int, headDim D: Int
 ) {
-    let T = seq, D = headDim, group = queryHeads / kvHeads
+    precondition(Tq <= Tk && Tk <= C, "attention: \(Tq) queries, \(Tk) keys, capacity \(C)")
+    let group = queryHeads / kvHeads, first = Tk - Tq
     let ldq = queryHeads * D, ldkv = kvHeads * D
     let scale = 1 / S.sqrt(S(D))
     for b in 0..<batch {
+        let mask = keyMask.map { $0 + b * C }
         for h in 0..<queryHeads {
             let g = h / group
-            let qh = q + b * T * ldq + h * D
-            let kg = k + b * T * ldkv + g * D, vg = v + b * T * ldkv + g * D
-            let p = probs + (b * queryHeads + h) * T * T
-            // scores [T, T] = scale · q_h [T, D] · k_gᵀ
+            let qh = q + b * Tq * ldq + h * D
+            let kg = k + b * C * ldkv + g * D, vg = v + b * C * ldkv + g * D
+            let p = probs + (b * queryHeads + h) * Tq * Tk
+            // scores [Tq, Tk] = scale · q_h [Tq, D] · k_gᵀ
             S.gemm(
-                transA: false, transB: true, m: T, n: T, k: D, alpha: scale,
-                a: qh, lda: ldq, b: kg, ldb: ldkv, beta: 0, c: p, ldc: T)
-            for i in 0..<T {
-                let row = p + i * T
+                transA: false, transB: true, m: Tq, n: Tk, k: D, alpha: scale,
+                a: qh, lda: ldq, b: kg, ldb: ldkv, beta: 0, c: p, ldc: Tk)
+            for i in 0..<Tq {
+                let row = p + i * Tk, last = first + i
                 var m = -S.infinity
-                for j in 0...i where keyMask?[b * T + j] ?? true { m = max(m, row[j]) }
+                for j in 0...last where mask?[j] ?? true { m = max(m, row[j]) }
                 guard m > -S.infinity else {
-                    row.update(repeating: 0, count: T)
+                    row.update(repeating: 0, count: Tk)
                     continue
                 }
                 var sum: S = 0
-                for j in 0...i {
-                    let e = (keyMask?[b * T + j] ?? true) ? S.exp(row[j] - m) : 0
+                for j in 0...last {
+                    let e = (mask?[j] ?? true) ? S.exp(row[j] - m) : 0
                     row[j] = e
                     sum += e
                 }
                 let inv = 1 / sum
-                for j in 0...i { row[j] *= inv }
-                (row + i + 1).update(repeating: 0, count: T - i - 1)
+                for j in 0...last { row[j] *= inv }
+                (row + last + 1).update(repeating: 0, count: Tk - last - 1)
             }
-            // out_h [T, D] = probs [T, T] · v_g [T, D]
+            // out_h [Tq, D] = probs [Tq, Tk] · v_g [Tk, D]
             S.gemm(
-                transA: false, transB: false, m: T, n: D, k: T, alpha: 1,
-                a: p, lda: T, b: vg, ldb: ldkv, beta: 0, c: out + b * T * ldq + h * D, ldc: ldq)
+                transA: false, transB: false, m: Tq, n: D, k: Tk, alpha: 1,
+                a: p, lda: Tk, b: vg, ldb: ldkv, beta: 0, c: out + b * Tq * ldq + h * D, ldc: ldq)
         }
     }
 }
 
+/// Backward of the training case (Tq = Tk = C = seq):
 /// dP = dO·vᵀ;  dv += Pᵀ·dO;  dS = P ⊙ (dP − rowsum(dP ⊙ P));  dq += scale·dS·k;  dk += scale·dSᵀ·q.
 @inlinable
 public func attentionBackward<S: TensorScalar>(

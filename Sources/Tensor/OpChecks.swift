@@ -318,8 +318,8 @@ struct AttentionCheck: OpCheck {
         let out = Tensor<S>(shape: inputShapes[0]), probs = Tensor<S>(shape: [batch, queryHeads, seq, seq])
         keyMask.withUnsafeBufferPointer {
             attentionForward(out.pointer, probs: probs.pointer, q: x[0].pointer, k: x[1].pointer, v: x[2].pointer,
-                             keyMask: $0.baseAddress!, batch: batch, seq: seq, queryHeads: queryHeads,
-                             kvHeads: kvHeads, headDim: headDim)
+                             keyMask: $0.baseAddress!, batch: batch, queries: seq, keys: seq, capacity: seq,
+                             queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
         }
         return (out, probs)
     }

@@ -1,0 +1,320 @@
+// Llama (the architecture of SmolLM2-135M-Instruct) in one file: configuration, parameters, training
+// forward and backward side by side, per-token log-probs, and KV-cached batched generation.
+//
+//   h = E[token]                                              E [V, D]
+//   per layer:  a = RMSNorm(h)·w1;  q,k,v = a·Wqᵀ, a·Wkᵀ, a·Wvᵀ;  q,k = RoPE(q,k)
+//               h = h + Attention(q,k,v)·Woᵀ
+//               b = RMSNorm(h)·w2;  h = h + (silu(b·Wgᵀ) ⊙ b·Wuᵀ)·Wdᵀ
+//   logits = RMSNorm(h)·wf · Eᵀ                               tied embeddings
+//
+// Simplifications: fp32 everywhere (GGUF weights are dequantised on load); no dropout, no biases (Llama
+// has none); attention over the full T×T block (see Attention.swift). Parameter names are GGUF's.
+// A batch is B sequences of T slots, left-padded: pads have keyMask false and real tokens get
+// positions 0, 1, …, so a padded sequence computes what it would alone. Training, prefill and decode
+// run the same attention kernel.
+import Foundation
+import Tensor
+
+public struct LlamaConfig: Codable, Sendable, Equatable {
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var ropeTheta: Float
+    public var rmsNormEps: Float
+    public var contextLength: Int
+    /// GGUF files store Q/K rows permuted for adjacent-pair RoPE; HF checkpoints use rotate-half.
+    public var ropeConvention: RoPEConvention
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
+        case layers = "num_hidden_layers", heads = "num_attention_heads", kvHeads = "num_key_value_heads"
+        case ropeTheta = "rope_theta", rmsNormEps = "rms_norm_eps", contextLength = "max_position_embeddings"
+        case ropeConvention = "rope_convention"
+    }
+
+    public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, layers: Int, heads: Int, kvHeads: Int,
+                ropeTheta: Float = 10_000, rmsNormEps: Float = 1e-5, contextLength: Int = 2048,
+                ropeConvention: RoPEConvention = .rotateHalf) {
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layers = layers
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.ropeTheta = ropeTheta
+        self.rmsNormEps = rmsNormEps
+        self.contextLength = contextLength
+        self.ropeConvention = ropeConvention
+    }
+
+    public var headDim: Int { hiddenSize / heads }
+    public var qDim: Int { heads * headDim }
+    public var kvDim: Int { kvHeads * headDim }
+}
+
+/// B sequences of T slots, flattened to B·T rows.
+public struct TokenBatch: Sendable {
+    public let batch: Int
+    public let seq: Int
+    public var tokens: [Int32]
+    public var positions: [Int32]
+    public var keyMask: [Bool]
+
+    /// Left-pads `sequences` to the longest (pad id 0, masked out) and numbers real tokens from 0.
+    public init(leftPadding sequences: [[Int32]]) {
+        batch = sequences.count
+        seq = sequences.map(\.count).max() ?? 0
+        tokens = []; positions = []; keyMask = []
+        for s in sequences {
+            let pad = seq - s.count
+            tokens += [Int32](repeating: 0, count: pad) + s
+            positions += [Int32](repeating: 0, count: pad) + (0..<Int32(s.count)).map { $0 }
+            keyMask += [Bool](repeating: false, count: pad) + [Bool](repeating: true, count: s.count)
+        }
+    }
+}
+
+public final class Llama: @unchecked Sendable {
+    public let config: LlamaConfig
+    public let parameters: ParameterStore
+
+    struct Layer {
+        let attnNorm, q, k, v, output, ffnNorm, gate, up, down: ParameterStore.Entry
+    }
+    let embedding, outputNorm: ParameterStore.Entry
+    let layers: [Layer]
+
+    public init(config c: LlamaConfig) {
+        config = c
+        var specs: [(String, [Int], Bool)] = [("token_embd.weight", [c.vocabSize, c.hiddenSize], true)]
+        for l in 0..<c.layers {
+            specs += [
+                ("blk.\(l).attn_norm.weight", [c.hiddenSize], false),
+                ("blk.\(l).attn_q.weight", [c.qDim, c.hiddenSize], true),
+                ("blk.\(l).attn_k.weight", [c.kvDim, c.hiddenSize], true),
+                ("blk.\(l).attn_v.weight", [c.kvDim, c.hiddenSize], true),
+                ("blk.\(l).attn_output.weight", [c.hiddenSize, c.qDim], true),
+                ("blk.\(l).ffn_norm.weight", [c.hiddenSize], false),
+                ("blk.\(l).ffn_gate.weight", [c.intermediateSize, c.hiddenSize], true),
+                ("blk.\(l).ffn_up.weight", [c.intermediateSize, c.hiddenSize], true),
+                ("blk.\(l).ffn_down.weight", [c.hiddenSize, c.intermediateSize], true),
+            ]
+        }
+        specs.append(("output_norm.weight", [c.hiddenSize], false))
+        parameters = ParameterStore(specs)
+        let e = parameters.entries
+        embedding = e[0]
+        outputNorm = e[e.count - 1]
+        layers = (0..<c.layers).map { l in
+            let o = 1 + 9 * l
+            return Layer(attnNorm: e[o], q: e[o + 1], k: e[o + 2], v: e[o + 3], output: e[o + 4],
+                         ffnNorm: e[o + 5], gate: e[o + 6], up: e[o + 7], down: e[o + 8])
+        }
+    }
+
+    /// Normal(0, 0.02) weights and unit norm gains, from the run's "init" stream.
+    public func initializeRandom(seed: UInt64) {
+        var rng = Xoshiro256(seed: seed, stream: "init")
+        for entry in parameters.entries {
+            let p = parameters.value(entry)
+            let isNorm = entry.shape.count == 1
+            for i in 0..<entry.count { p[i] = isNorm ? 1 : Float(rng.nextNormal() * 0.02) }
+        }
+    }
+
+    @inline(__always) func w(_ e: ParameterStore.Entry) -> UnsafeMutablePointer<Float> { parameters.value(e) }
+    @inline(__always) func g(_ e: ParameterStore.Entry) -> UnsafeMutablePointer<Float> { parameters.gradient(e) }
+
+    // MARK: - Training forward and backward
+
+    /// Everything the backward pass needs, for one batch. Shapes with N = B·T rows.
+    public final class Activations {
+        public let batch: TokenBatch
+        final class LayerActivations {
+            let input, normed, q, k, v, attention, probs, residual, ffnNormed, gate, up: Tensor<Float>
+            let attnRstd, ffnRstd: Tensor<Float>
+            init(_ c: LlamaConfig, n: Int, b: Int, t: Int) {
+                input = Tensor(shape: [n, c.hiddenSize])      // h entering the layer
+                normed = Tensor(shape: [n, c.hiddenSize])     // a = RMSNorm(h)·w1
+                q = Tensor(shape: [n, c.qDim])                // after RoPE
+                k = Tensor(shape: [n, c.kvDim])               // after RoPE
+                v = Tensor(shape: [n, c.kvDim])
+                attention = Tensor(shape: [n, c.qDim])        // attention output, before Wo
+                probs = Tensor(shape: [b, c.heads, t, t])
+                residual = Tensor(shape: [n, c.hiddenSize])   // h after the attention block
+                ffnNormed = Tensor(shape: [n, c.hiddenSize])  // b = RMSNorm(h)·w2
+                gate = Tensor(shape: [n, c.intermediateSize])
+                up = Tensor(shape: [n, c.intermediateSize])
+                attnRstd = Tensor(shape: [n])
+                ffnRstd = Tensor(shape: [n])
+            }
+        }
+        let layers: [LayerActivations]
+        let final: Tensor<Float>         // h after the last layer [N, D]
+        let finalNormed: Tensor<Float>   // [N, D]
+        let finalRstd: Tensor<Float>     // [N]
+        /// [N, V]
+        public let logits: Tensor<Float>
+
+        init(_ c: LlamaConfig, batch: TokenBatch) {
+            self.batch = batch
+            let n = batch.batch * batch.seq
+            layers = (0..<c.layers).map { _ in LayerActivations(c, n: n, b: batch.batch, t: batch.seq) }
+            final = Tensor(shape: [n, c.hiddenSize])
+            finalNormed = Tensor(shape: [n, c.hiddenSize])
+            finalRstd = Tensor(shape: [n])
+            logits = Tensor(shape: [n, c.vocabSize])
+        }
+    }
+
+    public func forward(_ batch: TokenBatch) -> Activations {
+        let c = config, n = batch.batch * batch.seq, D = c.hiddenSize, F = c.intermediateSize
+        let acts = Activations(c, batch: batch)
+        let ffnOut = Tensor<Float>(shape: [n, F])
+        batch.tokens.withUnsafeBufferPointer { tokens in
+            embeddingForward(acts.layers.first?.input.pointer ?? acts.final.pointer, table: w(embedding),
+                             ids: tokens.baseAddress!, count: n, dim: D)
+        }
+        for (l, layer) in layers.enumerated() {
+            let a = acts.layers[l]
+            let next = l + 1 < c.layers ? acts.layers[l + 1].input : acts.final
+            rmsNormForward(a.normed.pointer, rstd: a.attnRstd.pointer, a.input.pointer, weight: w(layer.attnNorm),
+                           rows: n, dim: D, eps: c.rmsNormEps)
+            matmulForward(a.q.pointer, a.normed.pointer, w(layer.q), m: n, n: c.qDim, k: D, transposeB: true)
+            matmulForward(a.k.pointer, a.normed.pointer, w(layer.k), m: n, n: c.kvDim, k: D, transposeB: true)
+            matmulForward(a.v.pointer, a.normed.pointer, w(layer.v), m: n, n: c.kvDim, k: D, transposeB: true)
+            batch.positions.withUnsafeBufferPointer { pos in
+                ropeForward(a.q.pointer, a.q.pointer, positions: pos.baseAddress!, tokens: n, heads: c.heads,
+                            headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
+                ropeForward(a.k.pointer, a.k.pointer, positions: pos.baseAddress!, tokens: n, heads: c.kvHeads,
+                            headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
+            }
+            batch.keyMask.withUnsafeBufferPointer { mask in
+                attentionForward(a.attention.pointer, probs: a.probs.pointer, q: a.q.pointer, k: a.k.pointer,
+                                 v: a.v.pointer, keyMask: mask.baseAddress!, batch: batch.batch, queries: batch.seq,
+                                 keys: batch.seq, capacity: batch.seq, queryHeads: c.heads, kvHeads: c.kvHeads,
+                                 headDim: c.headDim)
+            }
+            // residual = input + attention·Woᵀ
+            a.residual.pointer.update(from: a.input.pointer, count: n * D)
+            matmulForward(a.residual.pointer, a.attention.pointer, w(layer.output), m: n, n: D, k: c.qDim,
+                          transposeB: true, accumulate: true)
+            rmsNormForward(a.ffnNormed.pointer, rstd: a.ffnRstd.pointer, a.residual.pointer, weight: w(layer.ffnNorm),
+                           rows: n, dim: D, eps: c.rmsNormEps)
+            matmulForward(a.gate.pointer, a.ffnNormed.pointer, w(layer.gate), m: n, n: F, k: D, transposeB: true)
+            matmulForward(a.up.pointer, a.ffnNormed.pointer, w(layer.up), m: n, n: F, k: D, transposeB: true)
+            swigluForward(ffnOut.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * F)
+            // next = residual + swiglu·Wdᵀ
+            next.pointer.update(from: a.residual.pointer, count: n * D)
+            matmulForward(next.pointer, ffnOut.pointer, w(layer.down), m: n, n: D, k: F, transposeB: true, accumulate: true)
+        }
+        rmsNormForward(acts.finalNormed.pointer, rstd: acts.finalRstd.pointer, acts.final.pointer, weight: w(outputNorm),
+                       rows: n, dim: D, eps: c.rmsNormEps)
+        matmulForward(acts.logits.pointer, acts.finalNormed.pointer, w(embedding), m: n, n: c.vocabSize, k: D, transposeB: true)
+        return acts
+    }
+
+    /// Accumulates the gradients of every parameter from dLogits [N, V].
+    public func backward(_ acts: Activations, dLogits: UnsafePointer<Float>) {
+        let c = config, batch = acts.batch, n = batch.batch * batch.seq, D = c.hiddenSize, F = c.intermediateSize
+        var dH = Tensor<Float>(shape: [n, D])        // gradient of h flowing down the residual stream
+        let dNormed = Tensor<Float>(shape: [n, D])
+        // logits = finalNormed · Eᵀ (tied), finalNormed = RMSNorm(final)
+        matmulBackward(dA: dNormed.pointer, dB: g(embedding), dC: dLogits, acts.finalNormed.pointer, w(embedding),
+                       m: n, n: c.vocabSize, k: D, transposeB: true)
+        rmsNormBackward(dX: dH.pointer, dWeight: g(outputNorm), dOut: dNormed.pointer, acts.final.pointer,
+                        weight: w(outputNorm), rstd: acts.finalRstd.pointer, rows: n, dim: D)
+        let dFfnOut = Tensor<Float>(shape: [n, F]), dGate = Tensor<Float>(shape: [n, F]), dUp = Tensor<Float>(shape: [n, F])
+        let dAttention = Tensor<Float>(shape: [n, c.qDim])
+        let dQ = Tensor<Float>(shape: [n, c.qDim]), dK = Tensor<Float>(shape: [n, c.kvDim]), dV = Tensor<Float>(shape: [n, c.kvDim])
+        let dQPre = Tensor<Float>(shape: [n, c.qDim]), dKPre = Tensor<Float>(shape: [n, c.kvDim])
+        let ffnOut = Tensor<Float>(shape: [n, F])
+        for (l, layer) in layers.enumerated().reversed() {
+            let a = acts.layers[l]
+            // next = residual + swiglu(gate, up)·Wdᵀ: dResidual = dH (residual path) + the FFN's input gradient
+            let dResidual = Tensor<Float>(shape: [n, D])
+            dResidual.pointer.update(from: dH.pointer, count: n * D)
+            swigluForward(ffnOut.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * F)  // recomputed
+            dFfnOut.zero()
+            matmulBackward(dA: dFfnOut.pointer, dB: g(layer.down), dC: dH.pointer, ffnOut.pointer, w(layer.down),
+                           m: n, n: D, k: F, transposeB: true)
+            dGate.zero(); dUp.zero()
+            swigluBackward(dGate: dGate.pointer, dUp: dUp.pointer, dOut: dFfnOut.pointer, gate: a.gate.pointer,
+                           up: a.up.pointer, count: n * F)
+            dNormed.zero()
+            matmulBackward(dA: dNormed.pointer, dB: g(layer.gate), dC: dGate.pointer, a.ffnNormed.pointer, w(layer.gate),
+                           m: n, n: F, k: D, transposeB: true)
+            matmulBackward(dA: dNormed.pointer, dB: g(layer.up), dC: dUp.pointer, a.ffnNormed.pointer, w(layer.up),
+                           m: n, n: F, k: D, transposeB: true)
+            rmsNormBackward(dX: dResidual.pointer, dWeight: g(layer.ffnNorm), dOut: dNormed.pointer, a.residual.pointer,
+                            weight: w(layer.ffnNorm), rstd: a.ffnRstd.pointer, rows: n, dim: D)
+            // residual = input + attention·Woᵀ
+            let dInput = Tensor<Float>(shape: [n, D])
+            dInput.pointer.update(from: dResidual.pointer, count: n * D)
+            dAttention.zero()
+            matmulBackward(dA: dAttention.pointer, dB: g(layer.output), dC: dResidual.pointer, a.attention.pointer,
+                           w(layer.output), m: n, n: D, k: c.qDim, transposeB: true)
+            dQ.zero(); dK.zero(); dV.zero()
+            attentionBackward(dQ: dQ.pointer, dK: dK.pointer, dV: dV.pointer, dOut: dAttention.pointer, probs: a.probs.pointer,
+                              q: a.q.pointer, k: a.k.pointer, v: a.v.pointer, batch: batch.batch, seq: batch.seq,
+                              queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            dQPre.zero(); dKPre.zero()
+            batch.positions.withUnsafeBufferPointer { pos in
+                ropeBackward(dX: dQPre.pointer, dOut: dQ.pointer, positions: pos.baseAddress!, tokens: n, heads: c.heads,
+                             headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
+                ropeBackward(dX: dKPre.pointer, dOut: dK.pointer, positions: pos.baseAddress!, tokens: n, heads: c.kvHeads,
+                             headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
+            }
+            dNormed.zero()
+            matmulBackward(dA: dNormed.pointer, dB: g(layer.q), dC: dQPre.pointer, a.normed.pointer, w(layer.q),
+                           m: n, n: c.qDim, k: D, transposeB: true)
+            matmulBackward(dA: dNormed.pointer, dB: g(layer.k), dC: dKPre.pointer, a.normed.pointer, w(layer.k),
+                           m: n, n: c.kvDim, k: D, transposeB: true)
+            matmulBackward(dA: dNormed.pointer, dB: g(layer.v), dC: dV.pointer, a.normed.pointer, w(layer.v),
+                           m: n, n: c.kvDim, k: D, transposeB: true)
+            rmsNormBackward(dX: dInput.pointer, dWeight: g(layer.attnNorm), dOut: dNormed.pointer, a.input.pointer,
+                            weight: w(layer.attnNorm), rstd: a.attnRstd.pointer, rows: n, dim: D)
+            dH = dInput
+        }
+        batch.tokens.withUnsafeBufferPointer {
+            embeddingBackward(dTable: g(embedding), dOut: dH.pointer, ids: $0.baseAddress!, count: n, dim: D)
+        }
+    }
+
+    // MARK: - Per-token log-probs (the interface every objective uses)
+
+    /// log softmax(logits[r] / temperature)[targets[r]] for every row r with a target (≥ 0), 0 elsewhere.
+    /// Row r predicts the token at slot r + 1, so targets are the batch's tokens shifted left by one.
+    public func tokenLogProbs(_ acts: Activations, targets: [Int32], temperature: Float = 1) -> [Float] {
+        let V = config.vocabSize, invT = 1 / temperature
+        var out = [Float](repeating: 0, count: targets.count)
+        var scaled = [Float](repeating: 0, count: V)
+        for (r, t) in targets.enumerated() where t >= 0 {
+            let row = acts.logits.pointer + r * V
+            for j in 0..<V { scaled[j] = row[j] * invT }
+            out[r] = scaled[Int(t)] - scaled.withUnsafeBufferPointer { logSumExp($0.baseAddress!, count: V) }
+        }
+        return out
+    }
+
+    /// Backward from per-token gradients d(log p)/d(objective) to every parameter:
+    /// dlogits[r] = dLogProb[r]/T · (onehot(target) − softmax(logits[r]/T)).
+    public func backward(_ acts: Activations, targets: [Int32], dLogProb: [Float], temperature: Float = 1) {
+        let V = config.vocabSize, invT = 1 / temperature
+        let dLogits = Tensor<Float>(shape: [targets.count, V])
+        for (r, t) in targets.enumerated() where t >= 0 && dLogProb[r] != 0 {
+            let row = acts.logits.pointer + r * V, d = dLogits.pointer + r * V
+            var m = -Float.infinity
+            for j in 0..<V { m = max(m, row[j] * invT) }
+            var sum: Float = 0
+            for j in 0..<V { d[j] = Float.exp(row[j] * invT - m); sum += d[j] }
+            let scale = -dLogProb[r] * invT / sum
+            for j in 0..<V { d[j] *= scale }
+            d[Int(t)] += dLogProb[r] * invT
+        }
+        backward(acts, dLogits: dLogits.pointer)
+    }
+}

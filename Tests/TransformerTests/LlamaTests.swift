@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+@testable import Tensor
+@testable import Transformer
+
+@Suite("Llama on a tiny configuration")
+struct TinyLlamaTests {
+    static let config = LlamaConfig(vocabSize: 23, hiddenSize: 16, intermediateSize: 24, layers: 2, heads: 4, kvHeads: 2,
+                                    ropeTheta: 10_000, contextLength: 64)
+
+    func model(seed: UInt64 = 1, convention: RoPEConvention = .rotateHalf) -> Llama {
+        var c = Self.config
+        c.ropeConvention = convention
+        let m = Llama(config: c)
+        m.initializeRandom(seed: seed)
+        // Larger weights than the usual 0.02 so every path carries signal into the check.
+        for i in 0..<m.parameters.count where m.parameters.values[i] != 1 { m.parameters.values[i] *= 10 }
+        return m
+    }
+
+    /// A padded batch and next-token targets (−1 where nothing is predicted).
+    let sequences: [[Int32]] = [[3, 7, 1, 9, 4, 2], [5, 11, 8]]
+    func targets(_ batch: TokenBatch) -> [Int32] {
+        (0..<batch.tokens.count).map { r in
+            let next = r + 1
+            return next % batch.seq != 0 && batch.keyMask[r] && batch.keyMask[next] ? batch.tokens[next] : -1
+        }
+    }
+
+    func meanNLL(_ m: Llama, _ batch: TokenBatch, _ targets: [Int32]) -> Double {
+        let lp = m.tokenLogProbs(m.forward(batch), targets: targets)
+        let counted = targets.filter { $0 >= 0 }.count
+        return -zip(lp, targets).filter { $0.1 >= 0 }.reduce(0.0) { $0 + Double($1.0) } / Double(counted)
+    }
+
+    @Test(arguments: [RoPEConvention.rotateHalf, .adjacentPairs])
+    func backwardMatchesFiniteDifferencesOfTheWholeModel(convention: RoPEConvention) {
+        let m = model(convention: convention), batch = TokenBatch(leftPadding: sequences), t = targets(batch)
+        let counted = Float(t.filter { $0 >= 0 }.count)
+        m.parameters.zeroGradients()
+        m.backward(m.forward(batch), targets: t, dLogProb: t.map { $0 >= 0 ? -1 / counted : 0 })
+        var rng = Xoshiro256(seed: 9)
+        var diff = 0.0, norm = 0.0
+        for entry in m.parameters.entries {  // three scalars of every parameter tensor
+            for _ in 0..<3 {
+                let i = entry.offset + rng.nextInt(below: entry.count)
+                let saved = m.parameters.values[i], h: Float = 1e-2
+                m.parameters.values[i] = saved + h
+                let plus = meanNLL(m, batch, t)
+                m.parameters.values[i] = saved - h
+                let minus = meanNLL(m, batch, t)
+                m.parameters.values[i] = saved
+                let numeric = (plus - minus) / (2 * Double(h)), analytic = Double(m.parameters.gradients[i])
+                diff += (numeric - analytic) * (numeric - analytic)
+                norm += analytic * analytic
+            }
+        }
+        #expect(norm > 0)
+        #expect((diff / norm).squareRoot() < 2e-2, "relative gradient error \((diff / norm).squareRoot())")
+    }
+
+    @Test func trainsFromScratchAndMovesEveryParameter() {
+        let m = model(seed: 2)
+        let optimizer = AdamW(count: m.parameters.count, config: AdamWConfig(weightDecay: 0))
+        let batch = TokenBatch(leftPadding: [[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, 15, 16]]), t = targets(batch)
+        let counted = Float(t.filter { $0 >= 0 }.count)
+        let before = m.parameters.values.array
+        var losses: [Double] = []
+        for step in 0..<40 {
+            losses.append(meanNLL(m, batch, t))
+            m.parameters.zeroGradients()
+            m.backward(m.forward(batch), targets: t, dLogProb: t.map { $0 >= 0 ? -1 / counted : 0 })
+            optimizer.update(m.parameters, learningRate: 3e-3)
+            if step == 0 {
+                for entry in m.parameters.entries {
+                    let changed = (entry.offset..<entry.offset + entry.count).contains { m.parameters.values[$0] != before[$0] }
+                    #expect(changed, "\(entry.name) did not change after one step")
+                }
+            }
+        }
+        #expect(losses.last! < 0.2 * losses.first!, "loss \(losses.first!) → \(losses.last!)")
+    }
+
+    @Test func aPaddedSequenceComputesWhatItWouldAlone() {
+        let m = model()
+        let alone = m.forward(TokenBatch(leftPadding: [sequences[1]])).logits.array
+        let padded = m.forward(TokenBatch(leftPadding: sequences)).logits
+        let V = Self.config.vocabSize, offset = (2 * 6 - 3) * V  // the last 3 slots of row 1
+        let inBatch = Array(padded.buffer[offset..<offset + 3 * V])
+        #expect(normalizedMeanSquaredError(inBatch.map(Double.init), alone.map(Double.init)) < 1e-10)
+    }
+
+    /// The sampler's tokens and log-probs must be what a training forward over the whole sequences gives.
+    @Test(arguments: [SamplingConfig.greedy, SamplingConfig(temperature: 1), SamplingConfig(temperature: 0.7, topK: 5, topP: 0.9)])
+    func cachedGenerationAgreesWithTheTrainingForward(sampling: SamplingConfig) {
+        let m = model(seed: 4)
+        var rng = Xoshiro256(seed: 5, stream: "sampling")
+        let generations = m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rng: &rng)
+        let full = zip(sequences, generations).map { $0 + $1.tokens }
+        let batch = TokenBatch(leftPadding: full)
+        let acts = m.forward(batch)
+        var t = [Int32](repeating: -1, count: batch.tokens.count)
+        for (b, g) in generations.enumerated() {
+            let end = (b + 1) * batch.seq
+            for k in 0..<g.tokens.count { t[end - g.tokens.count - 1 + k] = g.tokens[k] }
+        }
+        let recomputed = m.tokenLogProbs(acts, targets: t, temperature: sampling.isGreedy ? 1 : sampling.temperature)
+        for (b, g) in generations.enumerated() {
+            #expect(g.tokens.count == 7)
+            let end = (b + 1) * batch.seq
+            let mine = (0..<g.tokens.count).map { recomputed[end - g.tokens.count - 1 + $0] }
+            for (x, y) in zip(g.logProbs, mine) { #expect(abs(x - y) < 1e-4, "sampler \(x) vs recomputed \(y)") }
+            if sampling.isGreedy {
+                for k in 0..<g.tokens.count {
+                    let row = acts.logits.pointer + (end - g.tokens.count - 1 + k) * Self.config.vocabSize
+                    #expect(Int32(argmax(row, count: Self.config.vocabSize)) == g.tokens[k])
+                }
+            }
+        }
+        var again = Xoshiro256(seed: 5, stream: "sampling")
+        #expect(m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rng: &again) == generations)
+    }
+
+    @Test func stopTokensEndASequenceAndMaskItAfterwards() {
+        let m = model(seed: 4)
+        var rng = Xoshiro256(seed: 1)
+        let free = m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [], rng: &rng)
+        let stop = free[0].tokens[2]
+        let stopped = m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [stop], rng: &rng)
+        let firstStop = free[0].tokens.firstIndex(of: stop)!
+        #expect(stopped[0].tokens == Array(free[0].tokens[...firstStop]) && stopped[0].stopped)
+        // the other sequence is unaffected by its neighbour finishing early (up to its own stop)
+        let otherStop = free[1].tokens.firstIndex(of: stop).map { $0 + 1 } ?? free[1].tokens.count
+        #expect(stopped[1].tokens == Array(free[1].tokens.prefix(otherStop)))
+    }
+}
