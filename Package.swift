@@ -37,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "refalign",
             dependencies: [
-                "Tensor", "Metrics", "Training", "Figures", "Experiments",
+                "Tensor", "Tokenizers", "Transformer", "Metrics", "Training", "Figures", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

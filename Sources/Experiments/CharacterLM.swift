@@ -32,9 +32,9 @@ public final class CharacterLM: TrainingTask {
     public init(config: CharacterLMConfig, seed: UInt64) throws {
         self.config = config
         var text: [UInt8] = []
-        for (i, object) in try readJSONLines(config.data).enumerated() {
+        for (line, object) in try readJSONLines(config.data) {
             guard let choices = object["choices"] as? [[String: Any]], let turns = choices.first?["turns"] as? [String] else {
-                throw DataError("\(config.data): record \(i + 1) has no choices[0].turns")
+                throw DataError("\(config.data):\(line): no choices[0].turns")
             }
             for turn in turns { text += Array(turn.utf8) + [0x0A, 0x0A] }
         }

@@ -10,10 +10,10 @@ struct CharacterLMCommand: ParsableCommand {
         commandName: "char-lm",
         abstract: "Train a character-level MLP language model on the MT-Bench reference answers.",
         discussion: """
-            The smallest real training job: byte-level context → embedding → GELU layer → next-byte
-            logits, AdamW on a cosine schedule. It writes a run file (run.h5, schema in
-            Results/README.md) and checkpoints into --out; kill it at any point and run it again with
-            --resume to continue with every metric row kept once. At a fixed --threads a resumed run ends
+            The smallest real training job: byte-level context → embedding → GELU layer → next-byte \
+            logits, AdamW on a cosine schedule. It writes a run file (run.h5, schema in \
+            Results/README.md) and checkpoints into --out; kill it at any point and run it again with \
+            --resume to continue with every metric row kept once. At a fixed --threads a resumed run ends \
             bitwise equal to an uninterrupted one.
             """)
 

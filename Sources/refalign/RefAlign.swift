@@ -11,11 +11,14 @@ struct RefAlignCommand: ParsableCommand {
         commandName: "refalign",
         abstract: "Reference-answer alignment of language models on CPU (RefAlign, BLEUBERI-style GRPO, baselines).",
         discussion: """
-            Every subcommand takes --threads (default: all cores). Runs are bitwise reproducible at a
+            Every subcommand takes --threads (default: all cores). Runs are bitwise reproducible at a \
             fixed thread count; results may differ in the last bits across thread counts.
             """,
         version: "0.1.0",
-        subcommands: [InfoCommand.self, CheckOpsCommand.self, CharacterLMCommand.self, RunsCommand.self, FiguresCommand.self])
+        subcommands: [
+            InfoCommand.self, CheckOpsCommand.self, GenerateCommand.self, TokenizeCommand.self, CharacterLMCommand.self,
+            RunsCommand.self, FiguresCommand.self,
+        ])
 
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)  // stream lines into CI logs and pipes
@@ -60,9 +63,9 @@ struct CheckOpsCommand: ParsableCommand {
         commandName: "check-ops",
         abstract: "Check every tensor op: Float forward against a Double reference, backward against finite differences.",
         discussion: """
-            Forward error is the NMSE of the Float kernel against a plain Double implementation of the
-            same formula. Gradient error is ‖analytic − numeric‖/max(‖analytic‖, ‖numeric‖), with the
-            backward in Double and 4-point central differences of the Double forward. Exits non-zero
+            Forward error is the NMSE of the Float kernel against a plain Double implementation of the \
+            same formula. Gradient error is ‖analytic − numeric‖/max(‖analytic‖, ‖numeric‖), with the \
+            backward in Double and 4-point central differences of the Double forward. Exits non-zero \
             if any op is outside its tolerance.
             """)
 

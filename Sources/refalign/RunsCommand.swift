@@ -37,9 +37,9 @@ struct FiguresCommand: ParsableCommand {
         commandName: "figures",
         abstract: "Regenerate every figure from the run files: TSV data, an editable gnuplot script, PNG and PDF.",
         discussion: """
-            Figures: training reward, completion length and training loss per method over steps (mean ±
-            1 std over seeds), final held-out metrics per method (bars with error bars), and one bar
-            chart of speed ratios per Results/benchmarks/*.tsv. A figure whose data no run logs is
+            Figures: training reward, completion length and training loss per method over steps (mean ± \
+            1 std over seeds), final held-out metrics per method (bars with error bars), and one bar \
+            chart of speed ratios per Results/benchmarks/*.tsv. A figure whose data no run logs is \
             skipped and named.
             """)
 

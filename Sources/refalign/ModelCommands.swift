@@ -1,0 +1,104 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Tensor
+import Tokenizers
+import Transformer
+
+/// Where `Scripts/bootstrap` puts SmolLM2, relative to the project root.
+let smolLM2Asset = ".assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+/// A GGUF path for --model/--tokenizer: an existing file, or `smollm2` looked up under .assets/ in the
+/// working directory and above the executable (so `.build/release/refalign` finds the project's copy).
+func resolveModelPath(_ name: String) throws -> String {
+    if FileManager.default.fileExists(atPath: name) { return name }
+    guard name == "smollm2" else {
+        throw ValidationError("no such model file '\(name)' (give a path to a Llama GGUF, or 'smollm2')")
+    }
+    var roots = [FileManager.default.currentDirectoryPath]
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    while dir.path != "/" {
+        roots.append(dir.path)
+        dir = dir.deletingLastPathComponent()
+    }
+    for root in roots where FileManager.default.fileExists(atPath: root + "/" + smolLM2Asset) {
+        return root + "/" + smolLM2Asset
+    }
+    throw ValidationError("SmolLM2 is not fetched (\(smolLM2Asset) not found from \(roots[0])): run Scripts/bootstrap")
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model: 'smollm2' (fetched by Scripts/bootstrap) or a path to a Llama-architecture GGUF.")
+    var model = "smollm2"
+}
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Answer one prompt with a chat model (the GGUF's ChatML template; stops at <|im_end|>).",
+        discussion: """
+            Sampling is greedy with --greedy (the default when no temperature is given), otherwise softmax \
+            at --temperature with optional --top-k and --top-p, drawn from --seed's sampling stream.
+            """)
+
+    @OptionGroup var options: RunOptions
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "The user message.") var prompt: String
+    @Option(help: "A system message (default: the template's own).") var system: String?
+    @Option(help: "Most tokens to generate.") var maxNewTokens = 256
+    @Flag(help: "Greedy decoding (argmax).") var greedy = false
+    @Option(help: "Sampling temperature.") var temperature: Float?
+    @Option(help: "Keep the K most likely tokens (0: all).") var topK = 0
+    @Option(help: "Keep the smallest set of tokens with this much probability (1: all).") var topP: Float = 1
+    @Option(help: "Seed of the sampling stream.") var seed: UInt64 = 0
+    @Flag(help: "Print {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\"} instead of the text.") var json = false
+
+    func validate() throws {
+        if greedy && temperature != nil { throw ValidationError("--greedy and --temperature exclude each other") }
+        if let t = temperature, !(t > 0) { throw ValidationError("--temperature must be positive (use --greedy for argmax)") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
+        if topK < 0 || maxNewTokens < 1 { throw ValidationError("--top-k must be ≥ 0 and --max-new-tokens ≥ 1") }
+    }
+
+    func run() throws {
+        options.apply()
+        let file = try GGUFFile(contentsOf: try resolveModelPath(modelOptions.model))
+        let tokenizer = try ByteLevelBPE(gguf: file)
+        let template = try ChatTemplate(jinja: file["tokenizer.chat_template"]?.string ?? "")
+        let model = try Llama.load(gguf: file)
+        var messages = [ChatMessage(role: "user", content: prompt)]
+        if let system { messages.insert(ChatMessage(role: "system", content: system), at: 0) }
+        let promptIDs = tokenizer.encode(template.render(messages))
+        let stop = [Int32(file["tokenizer.ggml.eos_token_id"]?.int ?? 2)]
+        let sampling = temperature.map { SamplingConfig(temperature: $0, topK: topK, topP: topP) } ?? .greedy
+        var rng = Xoshiro256(seed: seed, stream: "sampling")
+        let generation = model.generate(prompts: [promptIDs], maxNewTokens: maxNewTokens, sampling: sampling,
+                                        stopTokens: stop, rng: &rng)[0]
+        let answer = generation.stopped ? Array(generation.tokens.dropLast()) : generation.tokens
+        let text = tokenizer.decode(answer)
+        if json {
+            let object: [String: Any] = ["prompt_ids": promptIDs.map(Int.init), "ids": answer.map(Int.init), "text": text]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            print(text)
+        }
+    }
+}
+
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Encode JSONL lines {\"text\": \"...\"} to lines {\"ids\": [...]} (no special tokens added).")
+
+    @Option(help: "Tokenizer: 'smollm2' or a path to a GGUF with a byte-level BPE tokenizer.") var tokenizer = "smollm2"
+    @Option(help: "JSONL input, one {\"text\": ...} object per line.") var input: String
+
+    func run() throws {
+        let bpe = try ByteLevelBPE(gguf: try GGUFFile(contentsOf: try resolveModelPath(tokenizer)))
+        let texts = try readJSONLines(input).map { line, object in  // every line checked before any output
+            guard let text = object["text"] as? String else { throw DataError("\(input):\(line): no string field \"text\"") }
+            return text
+        }
+        for text in texts { print("{\"ids\":[" + bpe.encode(text).map(String.init).joined(separator: ",") + "]}") }
+    }
+}
