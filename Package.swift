@@ -42,7 +42,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "refalign-bench",
-            dependencies: ["Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Tensor", "Tokenizers", "Transformer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/RefAlignBench"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransformerTests", dependencies: ["Tensor", "Tokenizers", "Transformer"], resources: [.copy("Fixtures")]),

@@ -31,14 +31,19 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--metric", default="gflops")
     p.add_argument("--key", default="m,in,out")
+    p.add_argument("--extra", default="", help="further numeric fields to report, comma-separated")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     keys = args.key.split(",")
-    ours, theirs = {}, {}
+    extra = [f for f in args.extra.split(",") if f]
+    ours, theirs, ours_extra, theirs_extra = {}, {}, {}, {}
     for r in range(args.rounds):
-        for store, cmd in ((ours, args.swift), (theirs, args.reference)):
+        for store, store_extra, cmd in ((ours, ours_extra, args.swift), (theirs, theirs_extra, args.reference)):
             for row in run(shlex.split(cmd)):
-                store.setdefault(tuple(row[k] for k in keys), []).append(row[args.metric])
+                key = tuple(row[k] for k in keys)
+                store.setdefault(key, []).append(row[args.metric])
+                for field in extra:
+                    store_extra.setdefault(key, {}).setdefault(field, []).append(row[field])
         print(f"{args.name}: round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
     header = keys + [f"refalign {args.metric}", f"{args.reference_name} {args.metric}", "ratio"]
@@ -46,6 +51,12 @@ def main():
     for key in ours:
         a, b = statistics.median(ours[key]), statistics.median(theirs[key])
         rows.append(list(key) + [f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}"])
+    if extra:  # further per-case figures (e.g. peak memory), medians, ours and theirs
+        for field in extra:
+            header += [f"refalign {field}", f"{args.reference_name} {field}"]
+        for row, key in zip(rows, ours):
+            for field in extra:
+                row += [f"{statistics.median(ours_extra[key][field]):.2f}", f"{statistics.median(theirs_extra[key][field]):.2f}"]
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(f"# {args.name}: medians of {args.rounds} alternating rounds, {time.strftime('%Y-%m-%d')}, "

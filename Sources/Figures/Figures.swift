@@ -119,17 +119,17 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
         let name = "benchmark_" + table.dropLast(4)
         let lines = try String(contentsOfFile: benchmarkDir + "/" + table, encoding: .utf8)
             .split(separator: "\n").filter { !$0.hasPrefix("#") }
-        guard let header = lines.first?.split(separator: "\t"), header.count >= 2 else { continue }
-        let keyColumns = header.count - 3  // key columns, then ours, theirs, ratio
+        guard let header = lines.first?.split(separator: "\t"), let ratio = header.firstIndex(of: "ratio"),
+              let keyColumns = header.firstIndex(where: { $0.hasPrefix("refalign") }) else { continue }
         var tsv = "# case\tratio\n"
         for line in lines.dropFirst() {
             let cells = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard cells.count == header.count else { continue }
             let label = cells.prefix(keyColumns).joined(separator: " ")
-            tsv += "\(label)\t\(cells.last!)\n"
+            tsv += "\(label)\t\(cells[ratio])\n"
         }
         let script = """
-            # \(name): our figure over the Python reference's, per case (> 1: we are faster).
+            # \(name): our figure over the Python reference's (the `ratio` column), per case (> 1: we are faster).
             data = "\(name).tsv"
             set datafile separator "\\t"
             set style data histogram

@@ -29,8 +29,8 @@ final class KVCache {
 
 extension Llama {
     /// Appends `slots` new slots per sequence (tokens, positions, mask: [B·slots]) to the cache and
-    /// returns the logits of each sequence's last new slot, [B, V].
-    func forwardCached(tokens: [Int32], positions: [Int32], mask: [Bool], slots: Int, cache: KVCache) -> Tensor<Float> {
+    /// returns the logits of each sequence's last new slot, [B, V], or of every new slot, [B·slots, V].
+    func forwardCached(tokens: [Int32], positions: [Int32], mask: [Bool], slots: Int, cache: KVCache, allSlots: Bool = false) -> Tensor<Float> {
         let c = config, B = cache.batch, n = B * slots, D = c.hiddenSize, F = c.intermediateSize
         let start = cache.length, keys = start + slots
         precondition(keys <= cache.capacity, "KV cache full: \(keys) slots of \(cache.capacity)")
@@ -71,12 +71,26 @@ extension Llama {
             matmulForward(h.pointer, gate.pointer, w(layer.down), m: n, n: D, k: F, transposeB: true, accumulate: true)
         }
         cache.length = keys
-        // Only each sequence's last slot needs logits.
+        if allSlots {
+            let logits = Tensor<Float>(shape: [n, c.vocabSize])
+            rmsNormForward(normed.pointer, rstd: rstd.pointer, h.pointer, weight: w(outputNorm), rows: n, dim: D, eps: c.rmsNormEps)
+            matmulForward(logits.pointer, normed.pointer, w(embedding), m: n, n: c.vocabSize, k: D, transposeB: true)
+            return logits
+        }
         let last = Tensor<Float>(shape: [B, D]), lastNormed = Tensor<Float>(shape: [B, D]), logits = Tensor<Float>(shape: [B, c.vocabSize])
         for b in 0..<B { (last.pointer + b * D).update(from: h.pointer + (b * slots + slots - 1) * D, count: D) }
         rmsNormForward(lastNormed.pointer, rstd: rstd.pointer, last.pointer, weight: w(outputNorm), rows: B, dim: D, eps: c.rmsNormEps)
         matmulForward(logits.pointer, lastNormed.pointer, w(embedding), m: B, n: c.vocabSize, k: D, transposeB: true)
         return logits
+    }
+
+    /// Per-token log-probs without gradient (reference and old-policy scores): the inference path,
+    /// which keeps one layer's activations at a time instead of all of them.
+    public func scoreLogProbs(_ batch: TokenBatch, targets: [Int32], temperature: Float = 1) -> [Float] {
+        let cache = KVCache(config, batch: batch.batch, capacity: batch.seq)
+        let logits = forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask, slots: batch.seq,
+                                   cache: cache, allSlots: true)
+        return logProbs(logits: logits.pointer, targets: targets, temperature: temperature)
     }
 
     /// Samples up to `maxNewTokens` tokens after each prompt. Sequences are drawn in order at every step

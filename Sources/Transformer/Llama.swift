@@ -289,24 +289,33 @@ public final class Llama: @unchecked Sendable {
     /// log softmax(logits[r] / temperature)[targets[r]] for every row r with a target (≥ 0), 0 elsewhere.
     /// Row r predicts the token at slot r + 1, so targets are the batch's tokens shifted left by one.
     public func tokenLogProbs(_ acts: Activations, targets: [Int32], temperature: Float = 1) -> [Float] {
+        logProbs(logits: acts.logits.pointer, targets: targets, temperature: temperature)
+    }
+
+    func logProbs(logits: UnsafePointer<Float>, targets: [Int32], temperature: Float) -> [Float] {
         let V = config.vocabSize, invT = 1 / temperature
         var out = [Float](repeating: 0, count: targets.count)
         var scaled = [Float](repeating: 0, count: V)
         for (r, t) in targets.enumerated() where t >= 0 {
-            let row = acts.logits.pointer + r * V
+            let row = logits + r * V
             for j in 0..<V { scaled[j] = row[j] * invT }
             out[r] = scaled[Int(t)] - scaled.withUnsafeBufferPointer { logSumExp($0.baseAddress!, count: V) }
         }
         return out
     }
 
-    /// Backward from per-token gradients d(log p)/d(objective) to every parameter:
-    /// dlogits[r] = dLogProb[r]/T · (onehot(target) − softmax(logits[r]/T)).
+    /// Backward from per-token gradients d(objective)/d(log p) to every parameter:
+    /// dlogits[r] = dLogProb[r]/T · (onehot(target) − softmax(logits[r]/T)). The logit gradient is written
+    /// over `acts.logits` (saving a [N, V] buffer), so the activations are spent afterwards.
     public func backward(_ acts: Activations, targets: [Int32], dLogProb: [Float], temperature: Float = 1) {
         let V = config.vocabSize, invT = 1 / temperature
-        let dLogits = Tensor<Float>(shape: [targets.count, V])
-        for (r, t) in targets.enumerated() where t >= 0 && dLogProb[r] != 0 {
+        let dLogits = acts.logits
+        for (r, t) in targets.enumerated() {
             let row = acts.logits.pointer + r * V, d = dLogits.pointer + r * V
+            guard t >= 0 && dLogProb[r] != 0 else {
+                d.update(repeating: 0, count: V)
+                continue
+            }
             var m = -Float.infinity
             for j in 0..<V { m = max(m, row[j] * invT) }
             var sum: Float = 0

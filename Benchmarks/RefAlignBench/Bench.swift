@@ -1,6 +1,9 @@
 // Swift side of the side-by-side benchmarks. Prints one JSON object per case on stdout; the
 // driver (Scripts/benchmark) runs the Python reference in the same run and computes the ratios.
 import ArgumentParser
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 import Foundation
 import Tensor
 
@@ -8,7 +11,17 @@ import Tensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "refalign-bench", abstract: "Micro-benchmarks of RefAlign's kernels (JSON lines).",
-        subcommands: [SgemmBench.self])
+        subcommands: [SgemmBench.self, LLMBench.self])
+
+    static func main() {
+        setvbuf(stdout, nil, _IOLBF, 0)  // rows reach the driver as they are measured
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
