@@ -31,56 +31,35 @@ extension Llama {
     /// Appends `slots` new slots per sequence (tokens, positions, mask: [B·slots]) to the cache and
     /// returns the logits of each sequence's last new slot, [B, V], or of every new slot, [B·slots, V].
     func forwardCached(tokens: [Int32], positions: [Int32], mask: [Bool], slots: Int, cache: KVCache, allSlots: Bool = false) -> Tensor<Float> {
-        let c = config, B = cache.batch, n = B * slots, D = c.hiddenSize, F = c.intermediateSize
-        let start = cache.length, keys = start + slots
-        precondition(keys <= cache.capacity, "KV cache full: \(keys) slots of \(cache.capacity)")
+        let c = config, B = cache.batch, n = B * slots, D = c.hiddenSize
+        let start = cache.length
+        precondition(start + slots <= cache.capacity, "KV cache full: \(start + slots) slots of \(cache.capacity)")
         for b in 0..<B { for s in 0..<slots { cache.keyMask[b * cache.capacity + start + s] = mask[b * slots + s] } }
-        let h = Tensor<Float>(shape: [n, D]), normed = Tensor<Float>(shape: [n, D])
-        let q = Tensor<Float>(shape: [n, c.qDim]), k = Tensor<Float>(shape: [n, c.kvDim]), v = Tensor<Float>(shape: [n, c.kvDim])
-        let attention = Tensor<Float>(shape: [n, c.qDim]), probs = Tensor<Float>(shape: [B, c.heads, slots, keys])
-        let gate = Tensor<Float>(shape: [n, F]), up = Tensor<Float>(shape: [n, F]), rstd = Tensor<Float>(shape: [n])
+        let h = Tensor<Float>(shape: [n, D]), ffnOut = Tensor<Float>(shape: [n, c.intermediateSize])
+        let scratch = LayerActivations(c, n: n, batch: B, queries: slots, keys: start + slots)  // reused by every block
         tokens.withUnsafeBufferPointer {
             embeddingForward(h.pointer, table: w(embedding), ids: $0.baseAddress!, count: n, dim: D)
         }
-        for (l, layer) in layers.enumerated() {
-            rmsNormForward(normed.pointer, rstd: rstd.pointer, h.pointer, weight: w(layer.attnNorm), rows: n, dim: D, eps: c.rmsNormEps)
-            matmulForward(q.pointer, normed.pointer, w(layer.q), m: n, n: c.qDim, k: D, transposeB: true)
-            matmulForward(k.pointer, normed.pointer, w(layer.k), m: n, n: c.kvDim, k: D, transposeB: true)
-            matmulForward(v.pointer, normed.pointer, w(layer.v), m: n, n: c.kvDim, k: D, transposeB: true)
-            positions.withUnsafeBufferPointer { pos in
-                ropeForward(q.pointer, q.pointer, positions: pos.baseAddress!, tokens: n, heads: c.heads,
-                            headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
-                ropeForward(k.pointer, k.pointer, positions: pos.baseAddress!, tokens: n, heads: c.kvHeads,
-                            headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
-            }
-            for b in 0..<B {  // new keys and values into their cache slots
-                let dst = (b * cache.capacity + start) * c.kvDim
-                (cache.keys[l].pointer + dst).update(from: k.pointer + b * slots * c.kvDim, count: slots * c.kvDim)
-                (cache.values[l].pointer + dst).update(from: v.pointer + b * slots * c.kvDim, count: slots * c.kvDim)
-            }
+        positions.withUnsafeBufferPointer { positions in
             cache.keyMask.withUnsafeBufferPointer { keyMask in
-                attentionForward(attention.pointer, probs: probs.pointer, q: q.pointer, k: cache.keys[l].pointer,
-                                 v: cache.values[l].pointer, keyMask: keyMask.baseAddress!, batch: B, queries: slots,
-                                 keys: keys, capacity: cache.capacity, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+                for (l, layer) in layers.enumerated() {
+                    layerForward(layer, h: h.pointer, a: scratch, batch: B, slots: slots, positions: positions.baseAddress!,
+                                 cacheMask: keyMask.baseAddress!, cacheK: cache.keys[l].pointer, cacheV: cache.values[l].pointer,
+                                 capacity: cache.capacity, start: start, ffnOut: ffnOut.pointer)
+                }
             }
-            matmulForward(h.pointer, attention.pointer, w(layer.output), m: n, n: D, k: c.qDim, transposeB: true, accumulate: true)
-            rmsNormForward(normed.pointer, rstd: rstd.pointer, h.pointer, weight: w(layer.ffnNorm), rows: n, dim: D, eps: c.rmsNormEps)
-            matmulForward(gate.pointer, normed.pointer, w(layer.gate), m: n, n: F, k: D, transposeB: true)
-            matmulForward(up.pointer, normed.pointer, w(layer.up), m: n, n: F, k: D, transposeB: true)
-            swigluForward(gate.pointer, gate: gate.pointer, up: up.pointer, count: n * F)
-            matmulForward(h.pointer, gate.pointer, w(layer.down), m: n, n: D, k: F, transposeB: true, accumulate: true)
         }
-        cache.length = keys
+        cache.length = start + slots
+        let rows = allSlots ? n : B
+        let last: Tensor<Float>
         if allSlots {
-            let logits = Tensor<Float>(shape: [n, c.vocabSize])
-            rmsNormForward(normed.pointer, rstd: rstd.pointer, h.pointer, weight: w(outputNorm), rows: n, dim: D, eps: c.rmsNormEps)
-            matmulForward(logits.pointer, normed.pointer, w(embedding), m: n, n: c.vocabSize, k: D, transposeB: true)
-            return logits
+            last = h
+        } else {  // only each sequence's last slot needs logits
+            last = Tensor<Float>(shape: [B, D])
+            for b in 0..<B { (last.pointer + b * D).update(from: h.pointer + (b * slots + slots - 1) * D, count: D) }
         }
-        let last = Tensor<Float>(shape: [B, D]), lastNormed = Tensor<Float>(shape: [B, D]), logits = Tensor<Float>(shape: [B, c.vocabSize])
-        for b in 0..<B { (last.pointer + b * D).update(from: h.pointer + (b * slots + slots - 1) * D, count: D) }
-        rmsNormForward(lastNormed.pointer, rstd: rstd.pointer, last.pointer, weight: w(outputNorm), rows: B, dim: D, eps: c.rmsNormEps)
-        matmulForward(logits.pointer, lastNormed.pointer, w(embedding), m: B, n: c.vocabSize, k: D, transposeB: true)
+        let logits = Tensor<Float>(shape: [rows, c.vocabSize])
+        head(last.pointer, rows: rows, normed: scratch.normed.pointer, rstd: scratch.attnRstd.pointer, logits: logits.pointer)
         return logits
     }
 

@@ -128,32 +128,86 @@ public final class Llama: @unchecked Sendable {
     @inline(__always) func w(_ e: ParameterStore.Entry) -> UnsafeMutablePointer<Float> { parameters.value(e) }
     @inline(__always) func g(_ e: ParameterStore.Entry) -> UnsafeMutablePointer<Float> { parameters.gradient(e) }
 
+    // MARK: - Forward: one transformer block, shared by training, scoring and sampling
+
+    /// Buffers of one block's forward over N = B·slots rows: kept per layer for training, one set
+    /// reused by every layer for inference.
+    final class LayerActivations {
+        let input, normed, q, k, v, attention, probs, residual, ffnNormed, gate, up, attnRstd, ffnRstd: Tensor<Float>
+        init(_ c: LlamaConfig, n: Int, batch: Int, queries: Int, keys: Int) {
+            input = Tensor(shape: [n, c.hiddenSize])      // h entering the block
+            normed = Tensor(shape: [n, c.hiddenSize])     // a = RMSNorm(h)·w1
+            q = Tensor(shape: [n, c.qDim])                // after RoPE
+            k = Tensor(shape: [n, c.kvDim])               // after RoPE
+            v = Tensor(shape: [n, c.kvDim])
+            attention = Tensor(shape: [n, c.qDim])        // attention output, before Wo
+            probs = Tensor(shape: [batch, c.heads, queries, keys])
+            residual = Tensor(shape: [n, c.hiddenSize])   // h after the attention half
+            ffnNormed = Tensor(shape: [n, c.hiddenSize])  // b = RMSNorm(h)·w2
+            gate = Tensor(shape: [n, c.intermediateSize])
+            up = Tensor(shape: [n, c.intermediateSize])
+            attnRstd = Tensor(shape: [n])
+            ffnRstd = Tensor(shape: [n])
+        }
+    }
+
+    /// One block over h [B·slots, D], replaced by the block's output. Its keys and values go to
+    /// cacheK/cacheV [B, capacity, kvDim] at slots start..<start+slots, and its queries attend to every
+    /// slot below start + slots. Training passes the block's own `a.k`/`a.v` as the cache (start 0,
+    /// capacity = slots). `ffnOut` [B·slots, F] is scratch.
+    func layerForward(
+        _ layer: Layer, h: UnsafeMutablePointer<Float>, a: LayerActivations, batch B: Int, slots: Int,
+        positions: UnsafePointer<Int32>, cacheMask: UnsafePointer<Bool>, cacheK: UnsafeMutablePointer<Float>,
+        cacheV: UnsafeMutablePointer<Float>, capacity: Int, start: Int, ffnOut: UnsafeMutablePointer<Float>
+    ) {
+        let c = config, n = B * slots, D = c.hiddenSize, F = c.intermediateSize
+        a.input.pointer.update(from: h, count: n * D)
+        rmsNormForward(a.normed.pointer, rstd: a.attnRstd.pointer, h, weight: w(layer.attnNorm), rows: n, dim: D, eps: c.rmsNormEps)
+        matmulForward(a.q.pointer, a.normed.pointer, w(layer.q), m: n, n: c.qDim, k: D, transposeB: true)
+        matmulForward(a.k.pointer, a.normed.pointer, w(layer.k), m: n, n: c.kvDim, k: D, transposeB: true)
+        matmulForward(a.v.pointer, a.normed.pointer, w(layer.v), m: n, n: c.kvDim, k: D, transposeB: true)
+        ropeForward(a.q.pointer, a.q.pointer, positions: positions, tokens: n, heads: c.heads, headDim: c.headDim,
+                    base: c.ropeTheta, convention: c.ropeConvention)
+        ropeForward(a.k.pointer, a.k.pointer, positions: positions, tokens: n, heads: c.kvHeads, headDim: c.headDim,
+                    base: c.ropeTheta, convention: c.ropeConvention)
+        if cacheK != a.k.pointer {  // new keys and values into their cache slots
+            for b in 0..<B {
+                let dst = (b * capacity + start) * c.kvDim, src = b * slots * c.kvDim
+                (cacheK + dst).update(from: a.k.pointer + src, count: slots * c.kvDim)
+                (cacheV + dst).update(from: a.v.pointer + src, count: slots * c.kvDim)
+            }
+        }
+        attentionForward(a.attention.pointer, probs: a.probs.pointer, q: a.q.pointer, k: cacheK, v: cacheV, keyMask: cacheMask,
+                         batch: B, queries: slots, keys: start + slots, capacity: capacity, queryHeads: c.heads,
+                         kvHeads: c.kvHeads, headDim: c.headDim)
+        // residual = input + attention·Woᵀ
+        a.residual.pointer.update(from: h, count: n * D)
+        matmulForward(a.residual.pointer, a.attention.pointer, w(layer.output), m: n, n: D, k: c.qDim, transposeB: true, accumulate: true)
+        rmsNormForward(a.ffnNormed.pointer, rstd: a.ffnRstd.pointer, a.residual.pointer, weight: w(layer.ffnNorm),
+                       rows: n, dim: D, eps: c.rmsNormEps)
+        matmulForward(a.gate.pointer, a.ffnNormed.pointer, w(layer.gate), m: n, n: F, k: D, transposeB: true)
+        matmulForward(a.up.pointer, a.ffnNormed.pointer, w(layer.up), m: n, n: F, k: D, transposeB: true)
+        swigluForward(ffnOut, gate: a.gate.pointer, up: a.up.pointer, count: n * F)
+        // output = residual + swiglu·Wdᵀ
+        h.update(from: a.residual.pointer, count: n * D)
+        matmulForward(h, ffnOut, w(layer.down), m: n, n: D, k: F, transposeB: true, accumulate: true)
+    }
+
+    /// Final RMSNorm and the tied LM head over `rows` rows of h.
+    func head(_ h: UnsafePointer<Float>, rows: Int, normed: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+              logits: UnsafeMutablePointer<Float>) {
+        let c = config
+        rmsNormForward(normed, rstd: rstd, h, weight: w(outputNorm), rows: rows, dim: c.hiddenSize, eps: c.rmsNormEps)
+        matmulForward(logits, normed, w(embedding), m: rows, n: c.vocabSize, k: c.hiddenSize, transposeB: true)
+    }
+
     // MARK: - Training forward and backward
 
     /// Everything the backward pass needs, for one batch. Shapes with N = B·T rows.
     public final class Activations {
         public let batch: TokenBatch
-        final class LayerActivations {
-            let input, normed, q, k, v, attention, probs, residual, ffnNormed, gate, up: Tensor<Float>
-            let attnRstd, ffnRstd: Tensor<Float>
-            init(_ c: LlamaConfig, n: Int, b: Int, t: Int) {
-                input = Tensor(shape: [n, c.hiddenSize])      // h entering the layer
-                normed = Tensor(shape: [n, c.hiddenSize])     // a = RMSNorm(h)·w1
-                q = Tensor(shape: [n, c.qDim])                // after RoPE
-                k = Tensor(shape: [n, c.kvDim])               // after RoPE
-                v = Tensor(shape: [n, c.kvDim])
-                attention = Tensor(shape: [n, c.qDim])        // attention output, before Wo
-                probs = Tensor(shape: [b, c.heads, t, t])
-                residual = Tensor(shape: [n, c.hiddenSize])   // h after the attention block
-                ffnNormed = Tensor(shape: [n, c.hiddenSize])  // b = RMSNorm(h)·w2
-                gate = Tensor(shape: [n, c.intermediateSize])
-                up = Tensor(shape: [n, c.intermediateSize])
-                attnRstd = Tensor(shape: [n])
-                ffnRstd = Tensor(shape: [n])
-            }
-        }
         let layers: [LayerActivations]
-        let final: Tensor<Float>         // h after the last layer [N, D]
+        let final: Tensor<Float>         // h after the last block [N, D]
         let finalNormed: Tensor<Float>   // [N, D]
         let finalRstd: Tensor<Float>     // [N]
         /// [N, V]
@@ -162,7 +216,7 @@ public final class Llama: @unchecked Sendable {
         init(_ c: LlamaConfig, batch: TokenBatch) {
             self.batch = batch
             let n = batch.batch * batch.seq
-            layers = (0..<c.layers).map { _ in LayerActivations(c, n: n, b: batch.batch, t: batch.seq) }
+            layers = (0..<c.layers).map { _ in LayerActivations(c, n: n, batch: batch.batch, queries: batch.seq, keys: batch.seq) }
             final = Tensor(shape: [n, c.hiddenSize])
             finalNormed = Tensor(shape: [n, c.hiddenSize])
             finalRstd = Tensor(shape: [n])
@@ -171,49 +225,22 @@ public final class Llama: @unchecked Sendable {
     }
 
     public func forward(_ batch: TokenBatch) -> Activations {
-        let c = config, n = batch.batch * batch.seq, D = c.hiddenSize, F = c.intermediateSize
+        let c = config, n = batch.batch * batch.seq
         let acts = Activations(c, batch: batch)
-        let ffnOut = Tensor<Float>(shape: [n, F])
-        batch.tokens.withUnsafeBufferPointer { tokens in
-            embeddingForward(acts.layers.first?.input.pointer ?? acts.final.pointer, table: w(embedding),
-                             ids: tokens.baseAddress!, count: n, dim: D)
+        let ffnOut = Tensor<Float>(shape: [n, c.intermediateSize])
+        batch.tokens.withUnsafeBufferPointer {
+            embeddingForward(acts.final.pointer, table: w(embedding), ids: $0.baseAddress!, count: n, dim: c.hiddenSize)
         }
-        for (l, layer) in layers.enumerated() {
-            let a = acts.layers[l]
-            let next = l + 1 < c.layers ? acts.layers[l + 1].input : acts.final
-            rmsNormForward(a.normed.pointer, rstd: a.attnRstd.pointer, a.input.pointer, weight: w(layer.attnNorm),
-                           rows: n, dim: D, eps: c.rmsNormEps)
-            matmulForward(a.q.pointer, a.normed.pointer, w(layer.q), m: n, n: c.qDim, k: D, transposeB: true)
-            matmulForward(a.k.pointer, a.normed.pointer, w(layer.k), m: n, n: c.kvDim, k: D, transposeB: true)
-            matmulForward(a.v.pointer, a.normed.pointer, w(layer.v), m: n, n: c.kvDim, k: D, transposeB: true)
-            batch.positions.withUnsafeBufferPointer { pos in
-                ropeForward(a.q.pointer, a.q.pointer, positions: pos.baseAddress!, tokens: n, heads: c.heads,
-                            headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
-                ropeForward(a.k.pointer, a.k.pointer, positions: pos.baseAddress!, tokens: n, heads: c.kvHeads,
-                            headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
-            }
+        batch.positions.withUnsafeBufferPointer { positions in
             batch.keyMask.withUnsafeBufferPointer { mask in
-                attentionForward(a.attention.pointer, probs: a.probs.pointer, q: a.q.pointer, k: a.k.pointer,
-                                 v: a.v.pointer, keyMask: mask.baseAddress!, batch: batch.batch, queries: batch.seq,
-                                 keys: batch.seq, capacity: batch.seq, queryHeads: c.heads, kvHeads: c.kvHeads,
-                                 headDim: c.headDim)
+                for (layer, a) in zip(layers, acts.layers) {
+                    layerForward(layer, h: acts.final.pointer, a: a, batch: batch.batch, slots: batch.seq,
+                                 positions: positions.baseAddress!, cacheMask: mask.baseAddress!, cacheK: a.k.pointer,
+                                 cacheV: a.v.pointer, capacity: batch.seq, start: 0, ffnOut: ffnOut.pointer)
+                }
             }
-            // residual = input + attention·Woᵀ
-            a.residual.pointer.update(from: a.input.pointer, count: n * D)
-            matmulForward(a.residual.pointer, a.attention.pointer, w(layer.output), m: n, n: D, k: c.qDim,
-                          transposeB: true, accumulate: true)
-            rmsNormForward(a.ffnNormed.pointer, rstd: a.ffnRstd.pointer, a.residual.pointer, weight: w(layer.ffnNorm),
-                           rows: n, dim: D, eps: c.rmsNormEps)
-            matmulForward(a.gate.pointer, a.ffnNormed.pointer, w(layer.gate), m: n, n: F, k: D, transposeB: true)
-            matmulForward(a.up.pointer, a.ffnNormed.pointer, w(layer.up), m: n, n: F, k: D, transposeB: true)
-            swigluForward(ffnOut.pointer, gate: a.gate.pointer, up: a.up.pointer, count: n * F)
-            // next = residual + swiglu·Wdᵀ
-            next.pointer.update(from: a.residual.pointer, count: n * D)
-            matmulForward(next.pointer, ffnOut.pointer, w(layer.down), m: n, n: D, k: F, transposeB: true, accumulate: true)
         }
-        rmsNormForward(acts.finalNormed.pointer, rstd: acts.finalRstd.pointer, acts.final.pointer, weight: w(outputNorm),
-                       rows: n, dim: D, eps: c.rmsNormEps)
-        matmulForward(acts.logits.pointer, acts.finalNormed.pointer, w(embedding), m: n, n: c.vocabSize, k: D, transposeB: true)
+        head(acts.final.pointer, rows: n, normed: acts.finalNormed.pointer, rstd: acts.finalRstd.pointer, logits: acts.logits.pointer)
         return acts
     }
 
