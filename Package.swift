@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Transformer", targets: ["Transformer"]),
+        .library(name: "Rewards", targets: ["Rewards"]),
         .library(name: "Metrics", targets: ["Metrics"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Figures", targets: ["Figures"]),
@@ -30,6 +31,7 @@ let package = Package(
             dependencies: ["COpenBLAS", .product(name: "Numerics", package: "swift-numerics")]),
         .target(name: "Tokenizers", dependencies: ["Tensor"]),
         .target(name: "Transformer", dependencies: ["Tensor"]),
+        .target(name: "Rewards", dependencies: ["Tensor"]),
         .target(name: "Metrics", dependencies: ["CHDF5", "Tensor"]),
         .target(name: "Training", dependencies: ["Tensor", "Metrics"]),
         .target(name: "Figures", dependencies: ["Metrics"]),
@@ -37,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "refalign",
             dependencies: [
-                "Tensor", "Tokenizers", "Transformer", "Metrics", "Training", "Figures", "Experiments",
+                "Tensor", "Tokenizers", "Transformer", "Rewards", "Metrics", "Training", "Figures", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -46,6 +48,7 @@ let package = Package(
             path: "Benchmarks/RefAlignBench"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransformerTests", dependencies: ["Tensor", "Tokenizers", "Transformer"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RewardTests", dependencies: ["Rewards"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RunTests", dependencies: ["Tensor", "Metrics", "Training", "Figures", "Experiments"]),
     ]
 )

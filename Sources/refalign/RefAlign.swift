@@ -16,7 +16,8 @@ struct RefAlignCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            InfoCommand.self, CheckOpsCommand.self, GenerateCommand.self, TokenizeCommand.self, CharacterLMCommand.self,
+            InfoCommand.self, CheckOpsCommand.self, GenerateCommand.self, TokenizeCommand.self, ScoreCommand.self,
+            CharacterLMCommand.self,
             RunsCommand.self, FiguresCommand.self,
         ])
 

@@ -1,0 +1,73 @@
+// The interface every training objective scores completions through: a batch of (prompt, completion,
+// references) → one score per completion plus named components for logging. Objectives must log the
+// same `scores` they turn into advantages (TRL once logged unweighted rewards while training on
+// weighted ones).
+
+public struct RewardInput: Sendable {
+    public var prompt: String
+    public var completion: String
+    public var references: [String]
+    public init(prompt: String, completion: String, references: [String]) {
+        self.prompt = prompt
+        self.completion = completion
+        self.references = references
+    }
+}
+
+public struct RewardOutput: Sendable {
+    public var scores: [Double]
+    /// Named per-completion values (each as long as `scores`), in a fixed order.
+    public var components: [(name: String, values: [Double])]
+}
+
+public struct RewardError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public protocol Reward: Sendable {
+    var name: String { get }
+    func score(_ batch: [RewardInput]) throws -> RewardOutput
+}
+
+/// A reward computed one completion at a time from a similarity metric. Non-finite scores are errors
+/// naming the completion, never silently passed into advantages.
+public struct SimilarityReward: Reward {
+    public let name: String
+    let metric: @Sendable (_ completion: String, _ references: [String]) -> Double
+
+    public init(name: String, metric: @escaping @Sendable (String, [String]) -> Double) {
+        self.name = name
+        self.metric = metric
+    }
+
+    public func score(_ batch: [RewardInput]) throws -> RewardOutput {
+        let scores = try batch.enumerated().map { i, input -> Double in
+            guard !input.references.isEmpty else { throw RewardError("\(name): completion \(i) has no reference") }
+            let s = metric(input.completion, input.references)
+            guard s.isFinite else { throw RewardError("\(name): completion \(i) scored \(s)") }
+            return s
+        }
+        return RewardOutput(scores: scores, components: [(name, scores)])
+    }
+
+    /// BLEUBERI's reward: smoothed BLEU of the text inside <answer>…</answer> (or after <answer>) when
+    /// present, else of the stripped completion; an empty or whitespace-only completion scores 0.
+    public static let bleuberi = SimilarityReward(name: "bleu") { completion, references in
+        bleuSmoothed(hypothesis: answerText(completion), references: references)
+    }
+    public static let rougeL = SimilarityReward(name: "rouge_l") { rouge(.l, hypothesis: $0, references: $1).f }
+    public static let brf1 = SimilarityReward(name: "brf1") { Rewards.brf1(hypothesis: $0, references: $1) }
+}
+
+/// The text BLEUBERI scores: inside <answer>…</answer>, or after a lone <answer>, else all of it; trimmed.
+public func answerText(_ completion: String) -> String {
+    var text = Substring(completion)
+    if let open = text.range(of: "<answer>") {
+        text = text[open.upperBound...]
+        if let close = text.range(of: "</answer>") { text = text[..<close.lowerBound] }
+    }
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+import Foundation
