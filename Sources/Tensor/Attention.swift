@@ -11,13 +11,14 @@ import RealModule
 // the same function. Query head h reads key/value head h / (Hq/Hkv); scores are q·k/√D. A query that
 // sees no key (a left-padding position) gets zero output. Each head is two strided GEMMs; the full
 // score block is computed and the upper triangle masked, which wastes half the FLOPs of the score GEMMs
-// but keeps them in BLAS.
+// but keeps them in BLAS. With `causal: false` (BERT) every query sees every unmasked key.
 
 @inlinable
 public func attentionForward<S: TensorScalar>(
     _ out: UnsafeMutablePointer<S>, probs: UnsafeMutablePointer<S>,
     q: UnsafePointer<S>, k: UnsafePointer<S>, v: UnsafePointer<S>, keyMask: UnsafePointer<Bool>?,
-    batch: Int, queries Tq: Int, keys Tk: Int, capacity C: Int, queryHeads: Int, kvHeads: Int, headDim D: Int
+    batch: Int, queries Tq: Int, keys Tk: Int, capacity C: Int, queryHeads: Int, kvHeads: Int, headDim D: Int,
+    causal: Bool = true
 ) {
     precondition(Tq <= Tk && Tk <= C, "attention: \(Tq) queries, \(Tk) keys, capacity \(C)")
     let group = queryHeads / kvHeads, first = Tk - Tq
@@ -35,7 +36,7 @@ public func attentionForward<S: TensorScalar>(
                 transA: false, transB: true, m: Tq, n: Tk, k: D, alpha: scale,
                 a: qh, lda: ldq, b: kg, ldb: ldkv, beta: 0, c: p, ldc: Tk)
             for i in 0..<Tq {
-                let row = p + i * Tk, last = first + i
+                let row = p + i * Tk, last = causal ? first + i : Tk - 1
                 var m = -S.infinity
                 for j in 0...last where mask?[j] ?? true { m = max(m, row[j]) }
                 guard m > -S.infinity else {
@@ -69,6 +70,7 @@ public func attentionBackward<S: TensorScalar>(
     q: UnsafePointer<S>, k: UnsafePointer<S>, v: UnsafePointer<S>,
     batch: Int, seq: Int, queryHeads: Int, kvHeads: Int, headDim: Int
 ) {
+    // Causal or not, masked probabilities are 0, so the same rule serves both.
     let T = seq, D = headDim, group = queryHeads / kvHeads
     let ldq = queryHeads * D, ldkv = kvHeads * D
     let scale = 1 / S.sqrt(S(D))
@@ -92,7 +94,7 @@ public func attentionBackward<S: TensorScalar>(
             for i in 0..<T {
                 let pr = p + i * T, dr = dP + i * T
                 var dot: S = 0
-                for j in 0...i { dot += pr[j] * dr[j] }
+                for j in 0..<T { dot += pr[j] * dr[j] }
                 for j in 0..<T { dr[j] = pr[j] * (dr[j] - dot) }
             }
             // dq_h [T, D] += scale · dS · k_g ;  dk_g [T, D] += scale · dSᵀ · q_h

@@ -57,7 +57,7 @@ public enum OpHarness {
         SoftmaxCheck(), LogSoftmaxCheck(), CrossEntropyCheck(),
         GELUCheck(approximation: .erf), GELUCheck(approximation: .tanh), SiLUCheck(), SwiGLUCheck(),
         RoPECheck(convention: .rotateHalf), RoPECheck(convention: .adjacentPairs),
-        AttentionCheck(),
+        AttentionCheck(), AttentionCheck(causal: false),
     ]
 
     public static func run(_ check: any OpCheck, seed: UInt64 = 1) -> OpCheckResult {

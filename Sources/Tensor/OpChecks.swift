@@ -307,7 +307,8 @@ struct RoPECheck: OpCheck {
 }
 
 struct AttentionCheck: OpCheck {
-    let name = "causal attention (GQA, padding)"
+    var causal = true
+    var name: String { causal ? "causal attention (GQA, padding)" : "bidirectional attention (GQA, padding)" }
     let batch = 2, seq = 5, queryHeads = 4, kvHeads = 2, headDim = 4
     // Row 0 is full; row 1 is left-padded by two positions, whose queries see no key.
     let keyMask: [Bool] = [true, true, true, true, true, false, false, true, true, true]
@@ -319,7 +320,7 @@ struct AttentionCheck: OpCheck {
         keyMask.withUnsafeBufferPointer {
             attentionForward(out.pointer, probs: probs.pointer, q: x[0].pointer, k: x[1].pointer, v: x[2].pointer,
                              keyMask: $0.baseAddress!, batch: batch, queries: seq, keys: seq, capacity: seq,
-                             queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim)
+                             queryHeads: queryHeads, kvHeads: kvHeads, headDim: headDim, causal: causal)
         }
         return (out, probs)
     }
@@ -338,7 +339,7 @@ struct AttentionCheck: OpCheck {
             for h in 0..<queryHeads {
                 let g = h / (queryHeads / kvHeads)
                 for i in 0..<seq {
-                    let visible = (0...i).filter { keyMask[b * seq + $0] }
+                    let visible = (0..<(causal ? i + 1 : seq)).filter { keyMask[b * seq + $0] }
                     let scores = visible.map { j in
                         (0..<headDim).map { d in
                             q[((b * seq + i) * queryHeads + h) * headDim + d] * k[((b * seq + j) * kvHeads + g) * headDim + d]

@@ -19,6 +19,7 @@ struct TorchFixture: Decodable {
         let targets: [Int32]?
         let positions: [Int32]?
         let keyMask: [Bool]?
+        let causal: Bool?
     }
     struct AdamWCase: Decodable {
         let weightDecay: Float

@@ -24,7 +24,7 @@ struct OpHarnessTests {
         case let c as EmbeddingCheck: #expect(op.ids == c.ids)
         case let c as CrossEntropyCheck: #expect(op.targets == c.targets)
         case let c as RoPECheck: #expect(op.positions == c.positions)
-        case let c as AttentionCheck: #expect(op.keyMask == c.keyMask)
+        case let c as AttentionCheck: #expect(op.keyMask == c.keyMask && op.causal == c.causal)
         default: break
         }
         let inputs = zip(op.inputs, check.inputShapes).map { Tensor<Double>(shape: $1, $0) }
@@ -57,7 +57,7 @@ struct OpHarnessTests {
         let required = ["matmul", "matmul Aᵀ", "matmul Bᵀ", "matmul AᵀBᵀ", "batched matmul Bᵀ", "add", "mul", "scale",
                         "embedding", "rmsnorm", "layernorm", "softmax", "log-softmax", "cross-entropy",
                         "gelu (erf)", "gelu (tanh)", "silu", "swiglu", "rope (rotateHalf)", "rope (adjacentPairs)",
-                        "causal attention (GQA, padding)"]
+                        "causal attention (GQA, padding)", "bidirectional attention (GQA, padding)"]
         #expect(Self.names == required)
     }
 }

