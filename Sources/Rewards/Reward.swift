@@ -7,10 +7,13 @@ public struct RewardInput: Sendable {
     public var prompt: String
     public var completion: String
     public var references: [String]
-    public init(prompt: String, completion: String, references: [String]) {
+    /// The completion's length in policy tokens, for length-aware rewards.
+    public var completionTokens: Int?
+    public init(prompt: String, completion: String, references: [String], completionTokens: Int? = nil) {
         self.prompt = prompt
         self.completion = completion
         self.references = references
+        self.completionTokens = completionTokens
     }
 }
 

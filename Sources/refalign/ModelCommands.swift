@@ -5,15 +5,16 @@ import Tensor
 import Tokenizers
 import Transformer
 
-/// Where `Scripts/bootstrap` puts SmolLM2, relative to the project root.
-let smolLM2Asset = ".assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+/// Where `Scripts/bootstrap` puts the models, relative to the project root.
+let knownAssets = [("smollm2", ".assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"), ("minilm", ".assets/minilm")]
 
-/// A GGUF path for --model/--tokenizer: an existing file, or `smollm2` looked up under .assets/ in the
-/// working directory and above the executable (so `.build/release/refalign` finds the project's copy).
+/// A model path for --model/--tokenizer/--bert: an existing path, or a known name (smollm2, minilm) looked
+/// up under .assets/ in the working directory and above the executable (so `.build/release/refalign`
+/// finds the project's copy).
 func resolveModelPath(_ name: String) throws -> String {
     if FileManager.default.fileExists(atPath: name) { return name }
-    guard name == "smollm2" else {
-        throw ValidationError("no such model file '\(name)' (give a path to a Llama GGUF, or 'smollm2')")
+    guard let asset = knownAssets.first(where: { $0.0 == name })?.1 else {
+        throw ValidationError("no such model '\(name)' (give a path, or one of: \(knownAssets.map(\.0).joined(separator: ", ")))")
     }
     var roots = [FileManager.default.currentDirectoryPath]
     var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -21,10 +22,10 @@ func resolveModelPath(_ name: String) throws -> String {
         roots.append(dir.path)
         dir = dir.deletingLastPathComponent()
     }
-    for root in roots where FileManager.default.fileExists(atPath: root + "/" + smolLM2Asset) {
-        return root + "/" + smolLM2Asset
+    for root in roots where FileManager.default.fileExists(atPath: root + "/" + asset) {
+        return root + "/" + asset
     }
-    throw ValidationError("SmolLM2 is not fetched (\(smolLM2Asset) not found from \(roots[0])): run Scripts/bootstrap")
+    throw ValidationError("\(name) is not fetched (\(asset) not found from \(roots[0])): run Scripts/bootstrap")
 }
 
 struct ModelOptions: ParsableArguments {
@@ -90,15 +91,26 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Encode JSONL lines {\"text\": \"...\"} to lines {\"ids\": [...]} (no special tokens added).")
 
-    @Option(help: "Tokenizer: 'smollm2' or a path to a GGUF with a byte-level BPE tokenizer.") var tokenizer = "smollm2"
+    @Option(help: "Tokenizer: 'smollm2' (byte-level BPE; or a GGUF path) or 'minilm' (WordPiece with [CLS]/[SEP]; or a BERT folder).")
+    var tokenizer = "smollm2"
     @Option(help: "JSONL input, one {\"text\": ...} object per line.") var input: String
 
     func run() throws {
-        let bpe = try ByteLevelBPE(gguf: try GGUFFile(contentsOf: try resolveModelPath(tokenizer)))
+        let path = try resolveModelPath(tokenizer)
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        let encode: (String) -> [Int32]
+        if isDirectory.boolValue {
+            let wordPiece = try WordPiece(vocabularyFile: path + "/vocab.txt")
+            encode = { wordPiece.encode($0) }
+        } else {
+            let bpe = try ByteLevelBPE(gguf: try GGUFFile(contentsOf: path))
+            encode = { bpe.encode($0) }
+        }
         let texts = try readJSONLines(input).map { line, object in  // every line checked before any output
             guard let text = object["text"] as? String else { throw DataError("\(input):\(line): no string field \"text\"") }
             return text
         }
-        for text in texts { print("{\"ids\":[" + bpe.encode(text).map(String.init).joined(separator: ",") + "]}") }
+        for text in texts { print("{\"ids\":[" + encode(text).map(String.init).joined(separator: ",") + "]}") }
     }
 }

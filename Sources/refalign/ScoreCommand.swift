@@ -2,9 +2,11 @@ import ArgumentParser
 import Experiments
 import Foundation
 import Rewards
+import Tokenizers
+import Transformer
 
 enum MetricName: String, ExpressibleByArgument, CaseIterable {
-    case bleu, sacrebleu, rouge1 = "rouge-1", rouge2 = "rouge-2", rougeL = "rouge-l", brf1
+    case bleu, sacrebleu, rouge1 = "rouge-1", rouge2 = "rouge-2", rougeL = "rouge-l", brf1, bertscore, embedding
 }
 
 struct ScoreCommand: ParsableCommand {
@@ -15,18 +17,25 @@ struct ScoreCommand: ParsableCommand {
             bleu: HF evaluate's smoothed sentence BLEU in [0, 1] (BLEUBERI's reward; shortest-reference brevity \
             penalty). sacrebleu: sacrebleu's sentence BLEU (0–100, exp smoothing, effective order); with --corpus \
             one corpus score. rouge-1/2/l: rouge-score F-measures (no stemmer), best reference. brf1: harmonic \
-            mean of bleu and rouge-l.
+            mean of bleu and rouge-l. bertscore: BERTScore P/R/F on --bert at --layer (default all-MiniLM-L6-v2, \
+            layer 6), optional --idf from the references; prints {"precision", "recall", "f"}. embedding: cosine of \
+            mean-pooled --bert sentence embeddings (sentence-transformers), best reference.
             """)
 
     @Option(help: "Metric: \(MetricName.allCases.map(\.rawValue).joined(separator: ", ")).") var metric: MetricName
     @Option(help: "JSONL input.") var input: String
     @Flag(help: "One corpus-level score instead of one per line (sacrebleu only).") var corpus = false
+    @Option(help: "BERT folder for bertscore/embedding: 'minilm' (fetched by Scripts/bootstrap) or a path.") var bert = "minilm"
+    @Option(help: "BERTScore layer (default: the model's last).") var layer: Int?
+    @Flag(help: "BERTScore idf weights from the input's references.") var idf = false
+    @OptionGroup var options: RunOptions
 
     func validate() throws {
         if corpus && metric != .sacrebleu { throw ValidationError("--corpus is defined for sacrebleu only") }
     }
 
     func run() throws {
+        options.apply()
         let rows = try readJSONLines(input).map { line, object -> (String, [String]) in
             guard let hypothesis = object["hypothesis"] as? String else { throw DataError("\(input):\(line): no string field \"hypothesis\"") }
             guard let references = object["references"] as? [String], !references.isEmpty else {
@@ -38,6 +47,20 @@ struct ScoreCommand: ParsableCommand {
             print("{\"score\":\(SacreBLEU.corpus(hypotheses: rows.map(\.0), references: rows.map(\.1)))}")
             return
         }
+        if metric == .bertscore {
+            let scorer = try BERTScorer(modelDirectory: try resolveModelPath(bert), layer: layer)
+            if idf { scorer.useIDF(references: rows.flatMap(\.1)) }
+            for s in scorer.score(hypotheses: rows.map(\.0), references: rows.map(\.1)) {
+                print("{\"f\":\(s.f),\"precision\":\(s.precision),\"recall\":\(s.recall)}")
+            }
+            return
+        }
+        if metric == .embedding {
+            let directory = try resolveModelPath(bert)
+            let embedder = SentenceEmbedder(model: try Bert(directory: directory), tokenizer: try WordPiece(vocabularyFile: directory + "/vocab.txt"))
+            for score in embedder.cosine(hypotheses: rows.map(\.0), references: rows.map(\.1)) { print("{\"score\":\(score)}") }
+            return
+        }
         for (h, refs) in rows {
             let score: Double
             switch metric {
@@ -47,6 +70,7 @@ struct ScoreCommand: ParsableCommand {
             case .rouge2: score = rouge(.n(2), hypothesis: h, references: refs).f
             case .rougeL: score = rouge(.l, hypothesis: h, references: refs).f
             case .brf1: score = brf1(hypothesis: h, references: refs)
+            case .bertscore, .embedding: fatalError("handled above")
             }
             print("{\"score\":\(score)}")
         }

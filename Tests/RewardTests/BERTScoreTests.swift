@@ -61,7 +61,7 @@ struct BERTScoreTests {
         let fixture = try MiniLMFixture.shared.get()
         let scorer = try BERTScorer(modelDirectory: miniLMDirectory, layer: 6)
         #expect(fixture.pairs.count >= 80)
-        for (variant, expected) in fixture.bertscore.sorted(by: { $0.key < $1.key }) {
+        for (variant, expected) in fixture.bertscore.sorted(by: { $0.key < $1.key }) where variant != "embedding" {
             scorer.useIDF(references: variant == "idf" ? fixture.pairs.flatMap(\.references) : nil)
             let got = scorer.score(hypotheses: fixture.pairs.map(\.hypothesis), references: fixture.pairs.map(\.references))
             var worst = 0.0
@@ -70,6 +70,27 @@ struct BERTScoreTests {
             }
             #expect(worst < 1e-4, "\(variant): worst difference \(worst)")
         }
+    }
+
+    @Test func sentenceEmbeddingsMatchSentenceTransformers() throws {
+        let fixture = try MiniLMFixture.shared.get(), scorer = try MiniLM.scorer.get()
+        let expected = try #require(fixture.bertscore["embedding"]).map { $0[0] }
+        let embedder = SentenceEmbedder(model: scorer.model, tokenizer: scorer.tokenizer)
+        let got = embedder.cosine(hypotheses: fixture.pairs.map(\.hypothesis), references: fixture.pairs.map(\.references))
+        let worst = zip(got, expected).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst < 1e-5, "worst difference \(worst)")
+        #expect(abs(embedder.cosine(hypotheses: ["The cat sat on the mat."], references: [["A cat was sitting on the mat."]])[0] - 0.9491) < 1e-4)
+    }
+
+    @Test func lengthFactorScalesTheBaseReward() throws {
+        let batch = [RewardInput(prompt: "", completion: "The cat sat on the mat.", references: ["A cat was sitting on the mat."], completionTokens: 7),
+                     RewardInput(prompt: "", completion: "word", references: ["word"], completionTokens: 1)]
+        let reward = LengthFactorReward(base: SimilarityReward.rougeL, constant: 3)
+        let out = try reward.score(batch)
+        let base = try SimilarityReward.rougeL.score(batch).scores
+        #expect(out.scores == [base[0] * (1 + 1.0 / 10), base[1] * (1 + 1.0 / 4)])
+        #expect(out.components.map(\.name) == ["rouge_l", "length_factor", "rouge_l_length"])
+        #expect(throws: RewardError.self) { try reward.score([RewardInput(prompt: "", completion: "a", references: ["b"])]) }
     }
 
     /// metrics.md §5 (bert_score, MiniLM layer 6), and the empty-input rule.

@@ -27,3 +27,27 @@ struct CLITests {
         #expect(object["ids"] as? [Int] == [504, 3575, 282, 4649, 314, 7042, 30])
     }
 }
+
+@Suite("refalign score")
+struct ScoreCLITests {
+    @Test func scoresEachLineAndNamesBadOnes() throws {
+        let binary = try refalignExecutable(), dir = temporaryDirectory()
+        try Data(("{\"hypothesis\": \"The cat sat on the mat.\", \"references\": [\"A cat was sitting on the mat.\"]}\n" +
+                  "{\"hypothesis\": \"Paris is the capital of France.\", \"references\": [\"The capital of France is Paris.\"]}\n").utf8)
+            .write(to: URL(fileURLWithPath: dir + "/pairs.jsonl"))
+        func scores(_ arguments: [String]) throws -> [[String: Double]] {
+            let (status, output) = try runCommand([binary, "score", "--input", dir + "/pairs.jsonl"] + arguments, in: projectRoot)
+            try #require(status == 0, "\(output)")
+            return try output.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Double] }
+        }
+        // metrics.md's measured values for pair 1 and pair 2
+        #expect(try scores(["--metric", "bleu"]).map { ($0["score"]! * 1e5).rounded() / 1e5 } == [0.46905, 0.39764])
+        #expect(try scores(["--metric", "rouge-l"]).map { ($0["score"]! * 1e5).rounded() / 1e5 } == [0.61538, 0.66667])
+        let bert = try scores(["--metric", "bertscore"])
+        #expect(abs(bert[0]["f"]! - 0.90713) < 1e-4 && abs(bert[0]["precision"]! - 0.91864) < 1e-4)
+        #expect(try scores(["--metric", "sacrebleu", "--corpus"]).count == 1)
+        try Data("{\"hypothesis\": \"x\", \"references\": []}\n".utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
+        let bad = try runCommand([binary, "score", "--metric", "bleu", "--input", dir + "/bad.jsonl"], in: projectRoot)
+        #expect(bad.status != 0 && bad.output.contains("bad.jsonl:1: \"references\" must be a non-empty list of strings"))
+    }
+}
