@@ -49,7 +49,9 @@ let package = Package(
             ]),
         .executableTarget(
             name: "refalign-bench",
-            dependencies: ["Tensor", "Tokenizers", "Transformer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Tensor", "Tokenizers", "Transformer", "Rewards", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Benchmarks/RefAlignBench"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransformerTests", dependencies: ["Tensor", "Tokenizers", "Transformer"], resources: [.copy("Fixtures")]),

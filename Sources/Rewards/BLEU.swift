@@ -16,32 +16,59 @@ public struct NGramStatistics: Sendable, Equatable {
     public var hypothesisLength = 0
     public var referenceLengths: [Int] = []
 
-    public init(hypothesis: [String], references: [[String]]) {
+    init<Token: Hashable>(hypothesis: [Token], references: [[Token]]) {
         hypothesisLength = hypothesis.count
         referenceLengths = references.map(\.count)
+        let interned = internTokens([hypothesis] + references)
+        let h = interned[0], refs = interned.dropFirst()
         for n in 1...4 {
-            let counts = ngramCounts(hypothesis, n)
-            var maxReference: [ArraySlice<String>: Int] = [:]
-            for r in references {
-                for (gram, c) in ngramCounts(r, n) { maxReference[gram] = max(maxReference[gram] ?? 0, c) }
+            let counts = ngramCounts(h, n)
+            var maxReference: [NGram: Int] = [:]
+            for r in refs {
+                for (gram, c) in ngramCounts(r, n) where counts[gram] != nil { maxReference[gram] = max(maxReference[gram] ?? 0, c) }
             }
-            totals[n - 1] = max(0, hypothesis.count - n + 1)
+            totals[n - 1] = max(0, h.count - n + 1)
             matches[n - 1] = counts.reduce(0) { $0 + min($1.value, maxReference[$1.key] ?? 0) }
         }
     }
 }
 
-func ngramCounts(_ tokens: [String], _ n: Int) -> [ArraySlice<String>: Int] {
-    var counts: [ArraySlice<String>: Int] = [:]
-    if tokens.count >= n { for i in 0...(tokens.count - n) { counts[tokens[i..<i + n], default: 0] += 1 } }
+/// The token lists with each distinct token replaced by a small integer, so n-grams hash as fixed-size
+/// keys rather than strings.
+func internTokens<Token: Hashable>(_ lists: [[Token]]) -> [[Int32]] {
+    var vocabulary: [Token: Int32] = [:]
+    return lists.map { tokens in
+        tokens.map { t in
+            if let id = vocabulary[t] { return id }
+            let id = Int32(vocabulary.count)
+            vocabulary[t] = id
+            return id
+        }
+    }
+}
+
+/// Up to four token ids (unused positions −1).
+struct NGram: Hashable {
+    var a: Int32, b: Int32, c: Int32, d: Int32
+}
+
+func ngramCounts(_ tokens: [Int32], _ n: Int) -> [NGram: Int] {
+    precondition((1...4).contains(n), "n-grams of order 1…4")
+    var counts: [NGram: Int] = [:]
+    guard tokens.count >= n else { return counts }
+    counts.reserveCapacity(tokens.count - n + 1)
+    for i in 0...(tokens.count - n) {
+        let gram = NGram(a: tokens[i], b: n > 1 ? tokens[i + 1] : -1, c: n > 2 ? tokens[i + 2] : -1, d: n > 3 ? tokens[i + 3] : -1)
+        counts[gram, default: 0] += 1
+    }
     return counts
 }
 
 /// evaluate-style smoothed sentence BLEU in [0, 1] (BLEUBERI's reward).
 public func bleuSmoothed(hypothesis: String, references: [String]) -> Double {
-    let h = tokenize13a(hypothesis)
+    let h = tokenize13aBytes(hypothesis)
     guard !h.isEmpty, !references.isEmpty else { return 0 }
-    let stats = NGramStatistics(hypothesis: h, references: references.map(tokenize13a))
+    let stats = NGramStatistics(hypothesis: h, references: references.map(tokenize13aBytes))
     var logSum = 0.0
     for n in 0..<4 { logSum += log(Double(stats.matches[n] + 1) / Double(stats.totals[n] + 1)) }
     let ratio = Double(stats.hypothesisLength) / Double(stats.referenceLengths.min()!)
@@ -81,7 +108,7 @@ public enum SacreBLEU {
     }
 
     public static func sentence(hypothesis: String, references: [String]) -> Double {
-        let s = NGramStatistics(hypothesis: tokenize13a(hypothesis), references: references.map(tokenize13a))
+        let s = NGramStatistics(hypothesis: tokenize13aBytes(hypothesis), references: references.map(tokenize13aBytes))
         return score(matches: s.matches, totals: s.totals, hypothesisLength: s.hypothesisLength,
                      referenceLength: closestReferenceLength(s), effectiveOrder: true)
     }
@@ -90,7 +117,7 @@ public enum SacreBLEU {
     public static func corpus(hypotheses: [String], references: [[String]]) -> Double {
         var matches = [0, 0, 0, 0], totals = [0, 0, 0, 0], hypothesisLength = 0, referenceLength = 0
         for (h, refs) in zip(hypotheses, references) {
-            let s = NGramStatistics(hypothesis: tokenize13a(h), references: refs.map(tokenize13a))
+            let s = NGramStatistics(hypothesis: tokenize13aBytes(h), references: refs.map(tokenize13aBytes))
             for n in 0..<4 { matches[n] += s.matches[n]; totals[n] += s.totals[n] }
             hypothesisLength += s.hypothesisLength
             referenceLength += closestReferenceLength(s)

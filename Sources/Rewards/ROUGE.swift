@@ -17,6 +17,7 @@ public struct ROUGEScore: Sendable, Equatable {
 }
 
 public enum ROUGEKind: Sendable, Equatable {
+    /// ROUGE-N for n in 1…4.
     case n(Int)
     case l
 }
@@ -38,10 +39,10 @@ public func rougeTokenize(_ text: String) -> [String] {
 }
 
 public func rouge(_ kind: ROUGEKind, hypothesis: String, references: [String]) -> ROUGEScore {
-    let h = rougeTokenize(hypothesis)
+    let interned = internTokens([rougeTokenize(hypothesis)] + references.map(rougeTokenize))
+    let h = interned[0]
     var best: ROUGEScore?
-    for reference in references {
-        let r = rougeTokenize(reference)
+    for r in interned.dropFirst() {
         let s: ROUGEScore
         switch kind {
         case .n(let n):
@@ -63,7 +64,7 @@ public func rouge(_ kind: ROUGEKind, hypothesis: String, references: [String]) -
 }
 
 /// Length of the LCS, with one row of the DP table.
-func longestCommonSubsequence(_ a: [String], _ b: [String]) -> Int {
+func longestCommonSubsequence(_ a: [Int32], _ b: [Int32]) -> Int {
     var previous = [Int](repeating: 0, count: b.count + 1), current = previous
     for x in a {
         for (j, y) in b.enumerated() {

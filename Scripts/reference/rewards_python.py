@@ -1,0 +1,68 @@
+"""Python side of the reward benchmarks (Benchmarks/RefAlignBench/RewardBench.swift), same pairs and
+timing (one warm-up, median of N). "bleu" is evaluate's smoothed BLEU as transcribed in evaluate_bleu.py
+(evaluate's own loader needs the hub), i.e. its computational core without the datasets/evaluate wrapper.
+Prints {"bench", "unit", "value"} lines."""
+import argparse
+import json
+import os
+import time
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import sacrebleu
+import torch
+from rouge_score import rouge_scorer
+
+from evaluate_bleu import evaluate_bleu
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--pairs", required=True)
+    p.add_argument("--bert", default=".assets/minilm")
+    p.add_argument("--cases", default="bleu,sacrebleu,rouge-l,bertscore,wordpiece")
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = [json.loads(line) for line in open(args.pairs)]
+    hyps, refs = [r["hypothesis"] for r in rows], [r["reference"] for r in rows]
+
+    def report(name, unit, body):
+        body()
+        values = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            units = body()
+            values.append(units / (time.perf_counter() - start))
+        print(json.dumps({"bench": name, "unit": unit, "value": sorted(values)[len(values) // 2]}), flush=True)
+
+    for case in args.cases.split(","):
+        if case == "bleu":
+            report("bleu", "pairs/s", lambda: [evaluate_bleu(h, [r]) for h, r in zip(hyps, refs)] and len(rows))
+        elif case == "sacrebleu":
+            report("sacrebleu", "pairs/s", lambda: [sacrebleu.sentence_bleu(h, [r]) for h, r in zip(hyps, refs)] and len(rows))
+        elif case == "rouge-l":
+            scorer = rouge_scorer.RougeScorer(["rougeL"])
+            report("rouge-l", "pairs/s", lambda: [scorer.score(r, h) for h, r in zip(hyps, refs)] and len(rows))
+        elif case == "bertscore":
+            import bert_score
+            scorer = bert_score.BERTScorer(model_type=os.path.abspath(args.bert), num_layers=6, batch_size=64)
+            report("bertscore", "pairs/s", lambda: scorer.score(hyps, refs) and len(rows))
+        elif case == "wordpiece":
+            from transformers import BertTokenizerFast
+            backend = BertTokenizerFast.from_pretrained(os.path.abspath(args.bert)).backend_tokenizer
+            backend.no_truncation()
+            backend.no_padding()
+            corpus = "\n".join(h + "\n" + r for h, r in zip(hyps, refs)) + "\n"
+            corpus = corpus * 4
+            report("wordpiece", "MB/s", lambda: backend.encode(corpus) and len(corpus.encode()) / 1e6)
+        else:
+            raise SystemExit(f"unknown case {case}")
+
+
+if __name__ == "__main__":
+    main()
