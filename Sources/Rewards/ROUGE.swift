@@ -1,5 +1,6 @@
-// ROUGE-N and ROUGE-L F-measures as Google's rouge-score 0.1.2 computes them (no stemmer): lowercase,
-// every run of characters outside [a-z0-9] becomes a space, split (so non-ASCII letters vanish).
+// ROUGE-N and ROUGE-L F-measures as Google's rouge-score 0.1.2 computes them: lowercase, every run of
+// characters outside [a-z0-9] becomes a space, split (so non-ASCII letters vanish); with the stemmer,
+// tokens longer than three characters go through nltk's Porter stemmer.
 // ROUGE-N: clipped n-gram overlap; precision over the hypothesis's n-grams, recall over the reference's
 // (each denominator at least 1). ROUGE-L: longest common subsequence; 0 when either side is empty.
 // Several references: the one with the highest F (the first on ties), as score_multi.
@@ -22,7 +23,7 @@ public enum ROUGEKind: Sendable, Equatable {
     case l
 }
 
-public func rougeTokenize(_ text: String) -> [String] {
+public func rougeTokenize(_ text: String, stem: Bool = false) -> [String] {
     var tokens: [String] = []
     var current = ""
     for c in text.lowercased().unicodeScalars {
@@ -35,11 +36,13 @@ public func rougeTokenize(_ text: String) -> [String] {
         }
     }
     if !current.isEmpty { tokens.append(current) }
-    return tokens
+    guard stem else { return tokens }
+    let stemmer = PorterStemmer()
+    return tokens.map { $0.count > 3 ? stemmer.stem($0) : $0 }
 }
 
-public func rouge(_ kind: ROUGEKind, hypothesis: String, references: [String]) -> ROUGEScore {
-    let interned = internTokens([rougeTokenize(hypothesis)] + references.map(rougeTokenize))
+public func rouge(_ kind: ROUGEKind, hypothesis: String, references: [String], stem: Bool = false) -> ROUGEScore {
+    let interned = internTokens([rougeTokenize(hypothesis, stem: stem)] + references.map { rougeTokenize($0, stem: stem) })
     let h = interned[0]
     var best: ROUGEScore?
     for r in interned.dropFirst() {

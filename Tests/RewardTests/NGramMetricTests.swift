@@ -11,10 +11,14 @@ struct NGramFixture: Decodable {
         let rouge1: [Double]
         let rouge2: [Double]
         let rougeL: [Double]
+        let rouge1Stemmed: [Double]
+        let rouge2Stemmed: [Double]
+        let rougeLStemmed: [Double]
     }
     struct Corpus: Decodable { let start: Int; let size: Int; let sacrebleu: Double }
     let cases: [Case]
     let corpora: [Corpus]
+    let stems: [[String]]
 
     static let shared: Result<NGramFixture, Error> = Result {
         guard let url = Bundle.module.url(forResource: "Fixtures/ngram_metrics", withExtension: "json") else {
@@ -39,14 +43,22 @@ struct NGramMetricTests {
             #expect(close(bleu, c.bleu), "\(label): bleu \(bleu) vs \(c.bleu)")
             let sacre = SacreBLEU.sentence(hypothesis: c.hypothesis, references: c.references)
             #expect(close(sacre, c.sacrebleu), "\(label): sacrebleu \(sacre) vs \(c.sacrebleu)")
-            for (kind, expected) in [(ROUGEKind.n(1), c.rouge1), (.n(2), c.rouge2), (.l, c.rougeL)] {
-                let s = rouge(kind, hypothesis: c.hypothesis, references: c.references)
+            for (kind, stem, expected) in [(ROUGEKind.n(1), false, c.rouge1), (.n(2), false, c.rouge2), (.l, false, c.rougeL),
+                                           (.n(1), true, c.rouge1Stemmed), (.n(2), true, c.rouge2Stemmed), (.l, true, c.rougeLStemmed)] {
+                let s = rouge(kind, hypothesis: c.hypothesis, references: c.references, stem: stem)
                 #expect(close(s.precision, expected[0]) && close(s.recall, expected[1]) && close(s.f, expected[2]),
-                        "\(label): \(kind) \(s) vs \(expected)")
+                        "\(label): \(kind) stem \(stem): \(s) vs \(expected)")
             }
             let b = c.bleu, r = c.rougeL[2]
             #expect(close(brf1(hypothesis: c.hypothesis, references: c.references), b + r > 0 ? 2 * b * r / (b + r) : 0))
         }
+    }
+
+    @Test func porterStemsMatchNLTK() throws {
+        let fixture = try NGramFixture.shared.get(), stemmer = PorterStemmer()
+        #expect(fixture.stems.count > 10_000)
+        let wrong = fixture.stems.filter { stemmer.stem($0[0]) != $0[1] }
+        #expect(wrong.isEmpty, "\(wrong.count) differ, e.g. \(wrong.prefix(5).map { "\($0[0]) → \(stemmer.stem($0[0])) (nltk \($0[1]))" })")
     }
 
     @Test func corpusBLEUSumsStatistics() throws {
