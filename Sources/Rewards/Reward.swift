@@ -60,6 +60,11 @@ public struct SimilarityReward: Reward {
         bleuSmoothed(hypothesis: answerText(completion), references: references)
     }
     public static let rougeL = SimilarityReward(name: "rouge_l") { rouge(.l, hypothesis: $0, references: $1).f }
+    /// METEOR over wordpunct tokens (RefAlign's safety runs use METEOR; their tokenisation is unknown).
+    public static func meteor(wordNet: WordNet) -> SimilarityReward {
+        let metric = METEOR(wordNet: wordNet)
+        return SimilarityReward(name: "meteor") { metric.score(hypothesis: meteorTokenize($0), references: $1.map { meteorTokenize($0) }) }
+    }
     public static let brf1 = SimilarityReward(name: "brf1") { Rewards.brf1(hypothesis: $0, references: $1) }
 }
 

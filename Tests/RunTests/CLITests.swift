@@ -43,6 +43,8 @@ struct ScoreCLITests {
         // metrics.md's measured values for pair 1 and pair 2
         #expect(try scores(["--metric", "bleu"]).map { ($0["score"]! * 1e5).rounded() / 1e5 } == [0.46905, 0.39764])
         #expect(try scores(["--metric", "rouge-l"]).map { ($0["score"]! * 1e5).rounded() / 1e5 } == [0.61538, 0.66667])
+        #expect(try scores(["--metric", "meteor"]).map { ($0["score"]! * 1e5).rounded() / 1e5 } == [0.74543, 0.90671])
+        #expect(try scores(["--metric", "meteor", "--tokenization", "whitespace"]).map { ($0["score"]! * 1e5).rounded() / 1e5 } == [0.70145, 0.625])
         let bert = try scores(["--metric", "bertscore"])
         #expect(abs(bert[0]["f"]! - 0.90713) < 1e-4 && abs(bert[0]["precision"]! - 0.91864) < 1e-4)
         #expect(try scores(["--metric", "sacrebleu", "--corpus"]).count == 1)
