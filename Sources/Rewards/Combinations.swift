@@ -52,7 +52,7 @@ public struct BERTScoreReward: Reward {
     public init(scorer: BERTScorer) { self.scorer = scorer }
 
     public func score(_ batch: [RewardInput]) throws -> RewardOutput {
-        if let i = batch.firstIndex(where: { $0.references.isEmpty }) { throw RewardError("bertscore: completion \(i) has no reference") }
+        try requireReferences(batch)
         let values = scorer.score(hypotheses: batch.map(\.completion), references: batch.map(\.references))
         if let i = values.firstIndex(where: { !$0.f.isFinite }) { throw RewardError("bertscore: completion \(i) scored \(values[i].f)") }
         return RewardOutput(scores: values.map(\.f), components: [
@@ -68,7 +68,7 @@ public struct EmbeddingReward: Reward {
     public init(embedder: SentenceEmbedder) { self.embedder = embedder }
 
     public func score(_ batch: [RewardInput]) throws -> RewardOutput {
-        if let i = batch.firstIndex(where: { $0.references.isEmpty }) { throw RewardError("embedding: completion \(i) has no reference") }
+        try requireReferences(batch)
         let scores = embedder.cosine(hypotheses: batch.map(\.completion), references: batch.map(\.references))
         return RewardOutput(scores: scores, components: [(name, scores)])
     }

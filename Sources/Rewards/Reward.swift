@@ -33,6 +33,13 @@ public protocol Reward: Sendable {
     func score(_ batch: [RewardInput]) throws -> RewardOutput
 }
 
+extension Reward {
+    /// Every similarity reward needs at least one reference per completion.
+    func requireReferences(_ batch: [RewardInput]) throws {
+        if let i = batch.firstIndex(where: { $0.references.isEmpty }) { throw RewardError("\(name): completion \(i) has no reference") }
+    }
+}
+
 /// A reward computed one completion at a time from a similarity metric. Non-finite scores are errors
 /// naming the completion, never silently passed into advantages.
 public struct SimilarityReward: Reward {
@@ -45,8 +52,8 @@ public struct SimilarityReward: Reward {
     }
 
     public func score(_ batch: [RewardInput]) throws -> RewardOutput {
+        try requireReferences(batch)
         let scores = try batch.enumerated().map { i, input -> Double in
-            guard !input.references.isEmpty else { throw RewardError("\(name): completion \(i) has no reference") }
             let s = metric(input.completion, input.references)
             guard s.isFinite else { throw RewardError("\(name): completion \(i) scored \(s)") }
             return s
