@@ -53,6 +53,10 @@ func firstLine(of command: [String]) -> String? {
 public final class RunRecord {
     public let file: HDF5File
 
+    /// The root attributes every run file carries, in writing order (seed and threads are int64).
+    public static let attributeNames = ["method", "model", "seed", "threads", "config", "git_sha", "swift_version",
+                                        "openblas_config", "openblas_core", "start_time", "refalign_version"]
+
     init(file: HDF5File) { self.file = file }
 
     public static func create(_ path: String, metadata m: RunMetadata) throws -> RunRecord {
@@ -139,8 +143,7 @@ public struct RunSummary: Sendable {
     public init(path: String) throws {
         let file = try HDF5File.open(path)
         var attributes: [String: String] = [:]
-        for name in ["method", "model", "seed", "threads", "config", "git_sha", "swift_version", "openblas_config",
-                     "openblas_core", "start_time", "refalign_version"] {
+        for name in RunRecord.attributeNames {
             attributes[name] = try file.attribute(name)
         }
         func series(_ group: String) throws -> [String: [Double]] {

@@ -2,7 +2,7 @@ import RealModule
 
 // Row-wise softmax, log-softmax and cross-entropy over x [rows, dim] (max-subtracted, so stable).
 
-/// Writes log Σ exp(x) of one row of length n.
+/// log Σ exp(x) of one row of length n (max-subtracted; −∞ for an all −∞ row).
 @inlinable
 public func logSumExp<S: TensorScalar>(_ x: UnsafePointer<S>, count n: Int) -> S {
     var m = -S.infinity

@@ -86,7 +86,7 @@ extension Llama {
         var results = [Generation](repeating: Generation(), count: B)
         var nextPosition = prompts.map { Int32($0.count) }
         var scratch = [Float](repeating: 0, count: V), scaled = [Float](repeating: 0, count: V)
-        let invT = sampling.isGreedy ? 1 : 1 / sampling.temperature
+        let temperature = sampling.isGreedy ? 1 : sampling.temperature
         for step in 0..<maxNewTokens {
             var tokens = [Int32](repeating: 0, count: B), mask = [Bool](repeating: false, count: B)
             for b in 0..<B where !results[b].stopped {
@@ -94,8 +94,7 @@ extension Llama {
                 let token = scratch.withUnsafeMutableBufferPointer {
                     sampleToken(logits: row, count: V, config: sampling, scratch: $0.baseAddress!, rng: &rng)
                 }
-                for j in 0..<V { scaled[j] = row[j] * invT }
-                let logProb = scaled[token] - scaled.withUnsafeBufferPointer { logSumExp($0.baseAddress!, count: V) }
+                let logProb = logProb(of: token, row: row, temperature: temperature, scratch: &scaled)
                 results[b].tokens.append(Int32(token))
                 results[b].logProbs.append(logProb)
                 if stopTokens.contains(Int32(token)) { results[b].stopped = true }

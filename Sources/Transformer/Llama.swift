@@ -320,15 +320,20 @@ public final class Llama: @unchecked Sendable {
     }
 
     func logProbs(logits: UnsafePointer<Float>, targets: [Int32], temperature: Float) -> [Float] {
-        let V = config.vocabSize, invT = 1 / temperature
-        var out = [Float](repeating: 0, count: targets.count)
-        var scaled = [Float](repeating: 0, count: V)
-        for (r, t) in targets.enumerated() where t >= 0 {
-            let row = logits + r * V
-            for j in 0..<V { scaled[j] = row[j] * invT }
-            out[r] = scaled[Int(t)] - scaled.withUnsafeBufferPointer { logSumExp($0.baseAddress!, count: V) }
+        var scratch = [Float](repeating: 0, count: config.vocabSize)
+        return targets.enumerated().map { r, t in
+            t < 0 ? 0 : logProb(of: Int(t), row: logits + r * config.vocabSize, temperature: temperature, scratch: &scratch)
         }
-        return out
+    }
+
+    /// log softmax(row / temperature)[token]; `scratch` holds V floats. The one place sampler and trainer
+    /// turn logits into a token's log-prob.
+    func logProb(of token: Int, row: UnsafePointer<Float>, temperature: Float, scratch: inout [Float]) -> Float {
+        let V = config.vocabSize, invT = 1 / temperature
+        return scratch.withUnsafeMutableBufferPointer { scaled in
+            for j in 0..<V { scaled[j] = row[j] * invT }
+            return scaled[token] - logSumExp(scaled.baseAddress!, count: V)
+        }
     }
 
     /// Backward from per-token gradients d(objective)/d(log p) to every parameter:
