@@ -1,8 +1,10 @@
 // swift-tools-version: 6.1
 // RefAlign: reference-answer alignment of language models, on CPU.
-// Modules depend one way: Tensor → Metrics (run records) → Training (loop, checkpoints) →
-// Experiments (jobs) → CLI; Figures reads run records. Transformer, Tokenizers, Rewards and the
-// alignment methods slot in between Tensor and Experiments as they land.
+// Modules depend one way:
+//   Tensor (ops, BLAS, RNG, sampling) → ModelFiles (GGUF, safetensors) → Tokenizers, Transformer
+//   → Rewards (similarity metrics, the reward registry) ─┐
+//   RunRecords (HDF5 run files, events) → Training (loop, checkpoints) ─┴→ Alignment (rollouts,
+//   objectives, alignment tasks) → Experiments (jobs) → CLI; Figures reads run records.
 import PackageDescription
 
 /// The numeric modules are optimised in debug builds too: their kernels are @inlinable generics that
@@ -17,7 +19,8 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Transformer", targets: ["Transformer"]),
         .library(name: "Rewards", targets: ["Rewards"]),
-        .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "ModelFiles", targets: ["ModelFiles"]),
+        .library(name: "RunRecords", targets: ["RunRecords"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Figures", targets: ["Figures"]),
         .library(name: "Experiments", targets: ["Experiments"]),
@@ -34,28 +37,30 @@ let package = Package(
             name: "Tensor",
             dependencies: ["COpenBLAS", .product(name: "Numerics", package: "swift-numerics")],
             swiftSettings: optimizedInDebug),
-        .target(name: "Tokenizers", dependencies: ["Tensor"], swiftSettings: optimizedInDebug),
-        .target(name: "Transformer", dependencies: ["Tensor"], swiftSettings: optimizedInDebug),
+        .target(name: "ModelFiles", swiftSettings: optimizedInDebug),
+        .target(name: "Tokenizers", dependencies: ["Tensor", "ModelFiles"], swiftSettings: optimizedInDebug),
+        .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"], swiftSettings: optimizedInDebug),
         .target(name: "Rewards", dependencies: ["Tensor", "Tokenizers", "Transformer"], swiftSettings: optimizedInDebug),
-        .target(name: "Metrics", dependencies: ["CHDF5", "Tensor"]),
-        .target(name: "Training", dependencies: ["Tensor", "Metrics"]),
-        .target(name: "Figures", dependencies: ["Metrics"]),
-        .target(name: "Experiments", dependencies: ["Tensor", "Metrics", "Training"]),
+        .target(name: "RunRecords", dependencies: ["CHDF5", "Tensor"]),
+        .target(name: "Training", dependencies: ["Tensor", "ModelFiles", "RunRecords"]),
+        .target(name: "Figures", dependencies: ["RunRecords"]),
+        .target(name: "Experiments", dependencies: ["Tensor", "RunRecords", "Training"]),
         .executableTarget(
             name: "refalign",
             dependencies: [
-                "Tensor", "Tokenizers", "Transformer", "Rewards", "Metrics", "Training", "Figures", "Experiments",
+                "Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training", "Figures", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "refalign-bench",
             dependencies: [
-                "Tensor", "Tokenizers", "Transformer", "Rewards", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/RefAlignBench"),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TransformerTests", dependencies: ["Tensor", "Tokenizers", "Transformer"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RewardTests", dependencies: ["Rewards", "Tensor", "Tokenizers", "Transformer"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RunTests", dependencies: ["Tensor", "Metrics", "Training", "Figures", "Experiments"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TransformerTests", dependencies: ["Tensor", "ModelFiles", "Tokenizers", "Transformer", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RewardTests", dependencies: ["Rewards", "Tensor", "Tokenizers", "Transformer", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RunTests", dependencies: ["Tensor", "ModelFiles", "RunRecords", "Training", "Figures", "Experiments", "TestSupport"]),
     ]
 )

@@ -4,7 +4,7 @@
 // optimisation, run records, checkpoints and resume. Simplifications: bytes as the vocabulary, no
 // biases, no normalisation.
 import Foundation
-import Metrics
+import RunRecords
 import Tensor
 import Training
 

@@ -3,7 +3,7 @@
 // (pngcairo) and PDF (pdfcairo). Runs are grouped by their `method` attribute; a curve is the mean over
 // the group's runs (seeds) at each step with a ±1 standard deviation band.
 import Foundation
-import Metrics
+import RunRecords
 
 public struct FigureError: Error, CustomStringConvertible {
     public let description: String

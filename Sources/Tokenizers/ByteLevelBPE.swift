@@ -5,6 +5,7 @@
 // tokenizers do with no unknown token (SmolLM2 lacks 21 byte values, six of them reachable in valid
 // UTF-8: the controls 0x04 0x06 0x13 0x14 0x16 0x1D).
 import Foundation
+import ModelFiles
 import Tensor
 
 public struct TokenizerError: Error, CustomStringConvertible {

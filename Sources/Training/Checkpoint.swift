@@ -3,7 +3,8 @@
 // that step. A checkpoint is written into a temporary folder and renamed into place, so a folder with
 // the final name is always complete.
 import Foundation
-import Metrics
+import RunRecords
+import ModelFiles
 import Tensor
 
 public struct LoopState: Codable, Sendable, Equatable {

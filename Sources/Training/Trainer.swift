@@ -4,7 +4,7 @@
 // the data order from the newest complete checkpoint and drops run-file rows written after it, so a
 // killed run resumed ends bitwise equal to an uninterrupted one at the same thread count.
 import Foundation
-import Metrics
+import RunRecords
 import Tensor
 
 public protocol TrainingTask: AnyObject {

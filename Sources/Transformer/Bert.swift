@@ -5,6 +5,7 @@
 //               x = LN(x + gelu_erf(x·W1ᵀ + b1)·W2ᵀ + b2)
 // Sequences are right-padded into one batch; the pooler is not used.
 import Foundation
+import ModelFiles
 import Tensor
 
 public struct BertConfig: Codable, Sendable, Equatable {

@@ -1,6 +1,7 @@
 // Building a Llama from a GGUF file: configuration from the `llama.*` metadata, every weight looked up
 // by name and dequantised to fp32. GGUF stores Q/K rows permuted for adjacent-pair RoPE (llama.cpp's
 // convention), so the model keeps them as stored and rotates adjacent pairs.
+import ModelFiles
 import Tensor
 
 public struct ModelError: Error, CustomStringConvertible {

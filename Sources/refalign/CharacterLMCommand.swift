@@ -1,7 +1,7 @@
 import ArgumentParser
 import Experiments
 import Foundation
-import Metrics
+import RunRecords
 import Tensor
 import Training
 

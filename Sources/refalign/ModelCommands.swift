@@ -1,6 +1,7 @@
 import ArgumentParser
 import Experiments
 import Foundation
+import ModelFiles
 import Tensor
 import Tokenizers
 import Transformer

@@ -1,5 +1,5 @@
 import Foundation
-import Metrics
+import RunRecords
 
 /// Renders training events on the terminal: a live line redrawn in place when stdout is a TTY,
 /// otherwise a plain line every `every` steps (stdout is line-buffered, so CI logs stream).

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Figures
 import Foundation
-import Metrics
+import RunRecords
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

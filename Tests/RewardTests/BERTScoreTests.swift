@@ -1,11 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Rewards
 @testable import Tensor
 @testable import Tokenizers
 @testable import Transformer
 
-let miniLMDirectory = projectRoot + "/.assets/minilm"
 
 struct MiniLMFixture: Decodable {
     struct TokenizerCase: Decodable { let text: String; let ids: [Int32] }

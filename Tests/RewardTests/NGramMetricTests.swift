@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Rewards
 
 struct NGramFixture: Decodable {
@@ -28,7 +29,6 @@ struct NGramFixture: Decodable {
     }
 }
 
-let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 @Suite("BLEU, sacreBLEU, ROUGE against the Python libraries")
 struct NGramMetricTests {

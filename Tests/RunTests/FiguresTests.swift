@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Figures
-@testable import Metrics
+@testable import RunRecords
 
 @Suite("Figures")
 struct FiguresTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Metrics
+import TestSupport
+@testable import RunRecords
 
 @Suite("HDF5 wrapper and run records")
 struct HDF5Tests {

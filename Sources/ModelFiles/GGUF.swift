@@ -6,8 +6,10 @@
 // `general.alignment` (default 32). Every malformed file is an error naming the file and the problem.
 import Foundation
 
-public struct GGUFError: Error, CustomStringConvertible {
+/// The one error of this module: a GGUF or safetensors file that cannot be read, naming the file and the problem.
+public struct ModelFileError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 public indirect enum GGUFValue: Sendable, Equatable {
@@ -75,15 +77,15 @@ public final class GGUFFile: @unchecked Sendable {
     public init(contentsOf path: String) throws {
         self.path = path
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
-            throw GGUFError(description: "\(path): cannot read file")
+            throw ModelFileError(description: "\(path): cannot read file")
         }
         self.data = data
         var r = Reader(data: data, path: path)
-        guard try r.u32() == 0x4655_4747 else { throw GGUFError(description: "\(path): not a GGUF file (wrong magic)") }
+        guard try r.u32() == 0x4655_4747 else { throw ModelFileError(description: "\(path): not a GGUF file (wrong magic)") }
         version = Int(try r.u32())
-        guard version == 2 || version == 3 else { throw GGUFError(description: "\(path): unsupported GGUF version \(version)") }
+        guard version == 2 || version == 3 else { throw ModelFileError(description: "\(path): unsupported GGUF version \(version)") }
         let tensorCount = try r.u64(), kvCount = try r.u64()
-        guard tensorCount < 1 << 20, kvCount < 1 << 20 else { throw GGUFError(description: "\(path): implausible header counts") }
+        guard tensorCount < 1 << 20, kvCount < 1 << 20 else { throw ModelFileError(description: "\(path): implausible header counts") }
         var metadata: [(String, GGUFValue)] = []
         for _ in 0..<kvCount {
             let key = try r.string()
@@ -94,7 +96,7 @@ public final class GGUFFile: @unchecked Sendable {
         for _ in 0..<tensorCount {
             let name = try r.string()
             let nDims = try r.u32()
-            guard nDims >= 1 && nDims <= 4 else { throw GGUFError(description: "\(path): tensor \(name) has \(nDims) dimensions") }
+            guard nDims >= 1 && nDims <= 4 else { throw ModelFileError(description: "\(path): tensor \(name) has \(nDims) dimensions") }
             let dims = try (0..<nDims).map { _ in Int(try r.u64()) }
             infos.append((name, dims, try r.u32(), Int(try r.u64())))
         }
@@ -102,14 +104,14 @@ public final class GGUFFile: @unchecked Sendable {
         let dataStart = (r.position + alignment - 1) / alignment * alignment
         tensors = try infos.map { name, dims, typeID, offset in
             guard let type = GGMLType(rawValue: typeID) else {
-                throw GGUFError(description: "\(path): tensor \(name) has ggml type \(typeID), which this reader cannot dequantise")
+                throw ModelFileError(description: "\(path): tensor \(name) has ggml type \(typeID), which this reader cannot dequantise")
             }
             let info = GGUFTensorInfo(name: name, dims: dims, type: type, offset: dataStart + offset)
             guard dims[0] % type.block.elements == 0 else {
-                throw GGUFError(description: "\(path): tensor \(name) rows of \(dims[0]) are not whole \(type) blocks")
+                throw ModelFileError(description: "\(path): tensor \(name) rows of \(dims[0]) are not whole \(type) blocks")
             }
             guard info.offset + info.byteCount <= data.count else {
-                throw GGUFError(description: "\(path): truncated: tensor \(name) ends at byte \(info.offset + info.byteCount) of \(data.count)")
+                throw ModelFileError(description: "\(path): truncated: tensor \(name) ends at byte \(info.offset + info.byteCount) of \(data.count)")
             }
             return info
         }
@@ -119,7 +121,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     public func tensor(_ name: String) throws -> GGUFTensorInfo {
         guard let info = tensors.first(where: { $0.name == name }) else {
-            throw GGUFError(description: "\(path): missing tensor \(name)")
+            throw ModelFileError(description: "\(path): missing tensor \(name)")
         }
         return info
     }
@@ -200,7 +202,7 @@ struct Reader {
 
     mutating func bytes(_ n: Int) throws -> Data {
         guard n >= 0, position + n <= data.count else {
-            throw GGUFError(description: "\(path): truncated: needs \(n) bytes at offset \(position) of \(data.count)")
+            throw ModelFileError(description: "\(path): truncated: needs \(n) bytes at offset \(position) of \(data.count)")
         }
         defer { position += n }
         return data[data.startIndex + position..<data.startIndex + position + n]
@@ -216,7 +218,7 @@ struct Reader {
 
     mutating func string() throws -> String {
         let n = try u64()
-        guard n < 1 << 32 else { throw GGUFError(description: "\(path): implausible string length \(n) at offset \(position - 8)") }
+        guard n < 1 << 32 else { throw ModelFileError(description: "\(path): implausible string length \(n) at offset \(position - 8)") }
         return String(decoding: try bytes(Int(n)), as: UTF8.self)
     }
 
@@ -233,12 +235,12 @@ struct Reader {
         case 8: return .string(try string())
         case 9:
             let elementType = try u32(), n = try u64()
-            guard n < 1 << 28 else { throw GGUFError(description: "\(path): implausible array length \(n)") }
+            guard n < 1 << 28 else { throw ModelFileError(description: "\(path): implausible array length \(n)") }
             return .array(try (0..<n).map { _ in try value(type: elementType) })
         case 10: return .uint(try u64())
         case 11: return .int(Int64(bitPattern: try u64()))
         case 12: return .float(Double(bitPattern: try u64()))
-        default: throw GGUFError(description: "\(path): unknown metadata value type \(type) at offset \(position - 4)")
+        default: throw ModelFileError(description: "\(path): unknown metadata value type \(type) at offset \(position - 4)")
         }
     }
 }

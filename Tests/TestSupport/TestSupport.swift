@@ -1,8 +1,9 @@
+// Helpers every test target shares: the project root and its assets, temporary folders, running the CLI.
 import Foundation
 import Testing
 
 /// A fresh temporary folder for one test.
-func temporaryDirectory(_ name: String = #function) -> String {
+public func temporaryDirectory(_ name: String = #function) -> String {
     let path = NSTemporaryDirectory() + "refalign-tests-\(getpid())-\(name.filter { $0.isLetter || $0.isNumber })-\(UInt32.random(in: 0...UInt32.max))"
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
@@ -10,7 +11,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
 
 /// Runs a command to completion; returns (status, stdout + stderr).
 @discardableResult
-func runCommand(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, output: String) {
+public func runCommand(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
@@ -25,7 +26,7 @@ func runCommand(_ arguments: [String], in directory: String? = nil) throws -> (s
 }
 
 /// The `refalign` executable built next to this test bundle (`swift build --build-tests` builds it).
-func refalignExecutable() throws -> String {
+public func refalignExecutable() throws -> String {
     let here = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
     let path = URL(fileURLWithPath: here).deletingLastPathComponent().appendingPathComponent("refalign").path
     try #require(FileManager.default.isExecutableFile(atPath: path),
@@ -34,4 +35,8 @@ func refalignExecutable() throws -> String {
 }
 
 /// The project root (for ../shared data paths).
-let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+public let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// Assets fetched by Scripts/bootstrap.
+public let smolLM2Path = projectRoot + "/.assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+public let miniLMDirectory = projectRoot + "/.assets/minilm"

@@ -4,10 +4,6 @@
 // MiniLM's weights. Every malformed file is an error naming the file and what is wrong.
 import Foundation
 
-public struct SafetensorsError: Error, CustomStringConvertible {
-    public let description: String
-}
-
 public struct Safetensors {
     public enum DType: String, Sendable {
         case f32 = "F32", f16 = "F16", bf16 = "BF16", i64 = "I64"
@@ -29,7 +25,7 @@ public struct Safetensors {
     let data: Data
 
     public init(contentsOf path: String) throws {
-        func fail(_ what: String) -> SafetensorsError { SafetensorsError(description: "\(path): \(what)") }
+        func fail(_ what: String) -> ModelFileError { ModelFileError(description: "\(path): \(what)") }
         guard let file = FileManager.default.contents(atPath: path) else { throw fail("cannot read file") }
         guard file.count >= 8 else { throw fail("truncated: \(file.count) bytes, no header length") }
         let headerLength = file.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
@@ -71,7 +67,7 @@ public struct Safetensors {
 
     /// The tensor converted to Float (F16 and BF16 widened exactly).
     public func floats(_ name: String) throws -> [Float] {
-        guard let e = entry(name) else { throw SafetensorsError(description: "\(path): no tensor \(name)") }
+        guard let e = entry(name) else { throw ModelFileError(description: "\(path): no tensor \(name)") }
         let count = e.shape.reduce(1, *)
         return data.withUnsafeBytes { raw in
             let base = raw.baseAddress! + e.range.lowerBound
@@ -119,12 +115,12 @@ func jsonString(_ s: String) -> String {
 public func writeAtomically(_ data: Data, to path: String) throws {
     let temporary = path + ".tmp-\(getpid())"
     guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-        throw SafetensorsError(description: "cannot write \(temporary)")
+        throw ModelFileError(description: "cannot write \(temporary)")
     }
     let fd = open(temporary, O_RDONLY)
     if fd >= 0 { fsync(fd); close(fd) }
     guard rename(temporary, path) == 0 else {
         unlink(temporary)
-        throw SafetensorsError(description: "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+        throw ModelFileError(description: "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
     }
 }
