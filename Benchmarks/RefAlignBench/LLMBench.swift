@@ -35,8 +35,8 @@ struct LLMBench: ParsableCommand {
             case "decode":  // greedy, batch 1, 128 new tokens after a ~40-token prompt (prefill included)
                 let prompt = chat("Write a short story about a cat who learns to fly.")
                 report("decode", "tok/s", timed { _ in
-                    var rng = Xoshiro256(seed: 0)
-                    _ = llama.generate(prompts: [prompt], maxNewTokens: 128, sampling: .greedy, stopTokens: [], rng: &rng)
+                    var rngs = [Xoshiro256(seed: 0)]
+                    _ = llama.generate(prompts: [prompt], maxNewTokens: 128, sampling: .greedy, stopTokens: [], rngs: &rngs)
                     return 128
                 })
             case "rollouts":  // 8 sequences × 128 sampled tokens at T = 1, aggregate
@@ -45,9 +45,9 @@ struct LLMBench: ParsableCommand {
                                "Translate 'good morning' into French.", "Give me a recipe for pancakes.",
                                "Why is the sky blue?", "Describe a sunset over the ocean."].map(chat)
                 report("rollouts", "tok/s", timed { i in
-                    var rng = Xoshiro256(seed: UInt64(i + 1), stream: "sampling")  // i = −1 is the warm-up
+                    var rngs = prompts.indices.map { Xoshiro256(seed: UInt64(i + 1), stream: "sampling/\($0)") }  // i = −1 is the warm-up
                     _ = llama.generate(prompts: prompts, maxNewTokens: 128, sampling: SamplingConfig(temperature: 1),
-                                       stopTokens: [], rng: &rng)
+                                       stopTokens: [], rngs: &rngs)
                     return 8 * 128
                 })
             case "score":  // log-probs of 8 × 256 tokens, no gradient

@@ -29,7 +29,8 @@ final class KVCache {
 
 extension Llama {
     /// Appends `slots` new slots per sequence (tokens, positions, mask: [B·slots]) to the cache and
-    /// returns the logits of each sequence's last new slot, [B, V], or of every new slot, [B·slots, V].
+    /// returns the final hidden states after the output norm: each sequence's last new slot, [B, D], or
+    /// every new slot, [B·slots, D].
     func forwardCached(tokens: [Int32], positions: [Int32], mask: [Bool], slots: Int, cache: KVCache, allSlots: Bool = false) -> Tensor<Float> {
         let c = config, B = cache.batch, n = B * slots, D = c.hiddenSize
         let start = cache.length
@@ -54,12 +55,19 @@ extension Llama {
         let last: Tensor<Float>
         if allSlots {
             last = h
-        } else {  // only each sequence's last slot needs logits
+        } else {  // only each sequence's last slot goes on to the head
             last = Tensor<Float>(shape: [B, D])
             for b in 0..<B { (last.pointer + b * D).update(from: h.pointer + (b * slots + slots - 1) * D, count: D) }
         }
-        let logits = Tensor<Float>(shape: [rows, c.vocabSize])
-        head(last.pointer, rows: rows, normed: scratch.normed.pointer, rstd: scratch.attnRstd.pointer, logits: logits.pointer)
+        let normed = Tensor<Float>(shape: [rows, D])
+        rmsNormForward(normed.pointer, rstd: scratch.attnRstd.pointer, last.pointer, weight: w(outputNorm), rows: rows, dim: D, eps: c.rmsNormEps)
+        return normed
+    }
+
+    /// Logits [rows, V] of final normed hidden states [rows, D] (the tied LM head).
+    func headLogits(_ normed: Tensor<Float>, rows: Int) -> Tensor<Float> {
+        let logits = Tensor<Float>(shape: [rows, config.vocabSize])
+        matmulForward(logits.pointer, normed.pointer, w(embedding), m: rows, n: config.vocabSize, k: config.hiddenSize, transposeB: true)
         return logits
     }
 
@@ -67,22 +75,24 @@ extension Llama {
     /// which keeps one layer's activations at a time instead of all of them.
     public func scoreLogProbs(_ batch: TokenBatch, targets: [Int32], temperature: Float = 1) -> [Float] {
         let cache = KVCache(config, batch: batch.batch, capacity: batch.seq)
-        let logits = forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask, slots: batch.seq,
+        let normed = forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask, slots: batch.seq,
                                    cache: cache, allSlots: true)
-        return logProbs(logits: logits.pointer, targets: targets, temperature: temperature)
+        return logProbs(normed: normed.pointer, targets: targets, temperature: temperature)
     }
 
-    /// Samples up to `maxNewTokens` tokens after each prompt. Sequences are drawn in order at every step
-    /// from the one `rng` stream, so a seed fixes the whole batch.
+    /// Samples up to `maxNewTokens` tokens after each prompt. Sequence b draws only from `rngs[b]`, so
+    /// what a sequence samples does not depend on which others share its batch.
     public func generate(
-        prompts: [[Int32]], maxNewTokens: Int, sampling: SamplingConfig, stopTokens: [Int32], rng: inout Xoshiro256,
+        prompts: [[Int32]], maxNewTokens: Int, sampling: SamplingConfig, stopTokens: [Int32], rngs: inout [Xoshiro256],
         onStep: ((Int) -> Void)? = nil
     ) -> [Generation] {
+        precondition(rngs.count == prompts.count, "one random stream per prompt")
         let batch = TokenBatch(leftPadding: prompts)
         let B = batch.batch, V = config.vocabSize
         guard B > 0, maxNewTokens > 0 else { return [Generation](repeating: Generation(), count: B) }
         let cache = KVCache(config, batch: B, capacity: batch.seq + maxNewTokens)
-        var logits = forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask, slots: batch.seq, cache: cache)
+        var logits = headLogits(forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask,
+                                              slots: batch.seq, cache: cache), rows: B)
         var results = [Generation](repeating: Generation(), count: B)
         var nextPosition = prompts.map { Int32($0.count) }
         var scratch = [Float](repeating: 0, count: V), scaled = [Float](repeating: 0, count: V)
@@ -92,7 +102,7 @@ extension Llama {
             for b in 0..<B where !results[b].stopped {
                 let row = logits.pointer + b * V
                 let token = scratch.withUnsafeMutableBufferPointer {
-                    sampleToken(logits: row, count: V, config: sampling, scratch: $0.baseAddress!, rng: &rng)
+                    sampleToken(logits: row, count: V, config: sampling, scratch: $0.baseAddress!, rng: &rngs[b])
                 }
                 let logProb = logProb(of: token, row: row, temperature: temperature, scratch: &scaled)
                 results[b].tokens.append(Int32(token))
@@ -104,7 +114,7 @@ extension Llama {
             onStep?(step + 1)
             if step == maxNewTokens - 1 || results.allSatisfy(\.stopped) { break }
             // A finished sequence gets a masked slot: it neither attends nor is attended to.
-            logits = forwardCached(tokens: tokens, positions: nextPosition, mask: mask, slots: 1, cache: cache)
+            logits = headLogits(forwardCached(tokens: tokens, positions: nextPosition, mask: mask, slots: 1, cache: cache), rows: B)
             for b in 0..<B { nextPosition[b] += 1 }
         }
         return results

@@ -193,25 +193,17 @@ public final class Llama: @unchecked Sendable {
         matmulForward(h, ffnOut, w(layer.down), m: n, n: D, k: F, transposeB: true, accumulate: true)
     }
 
-    /// Final RMSNorm and the tied LM head over `rows` rows of h.
-    func head(_ h: UnsafePointer<Float>, rows: Int, normed: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-              logits: UnsafeMutablePointer<Float>) {
-        let c = config
-        rmsNormForward(normed, rstd: rstd, h, weight: w(outputNorm), rows: rows, dim: c.hiddenSize, eps: c.rmsNormEps)
-        matmulForward(logits, normed, w(embedding), m: rows, n: c.vocabSize, k: c.hiddenSize, transposeB: true)
-    }
-
     // MARK: - Training forward and backward
 
-    /// Everything the backward pass needs, for one batch. Shapes with N = B·T rows.
+    /// Everything the backward pass needs, for one batch. Shapes with N = B·T rows. Logits are not kept:
+    /// the LM head runs in row chunks over the rows that predict a target (see `tokenLogProbs`), so a
+    /// batch never holds [N, V].
     public final class Activations {
         public let batch: TokenBatch
         let layers: [LayerActivations]
         let final: Tensor<Float>         // h after the last block [N, D]
         let finalNormed: Tensor<Float>   // [N, D]
         let finalRstd: Tensor<Float>     // [N]
-        /// [N, V]
-        public let logits: Tensor<Float>
 
         init(_ c: LlamaConfig, batch: TokenBatch) {
             self.batch = batch
@@ -220,7 +212,6 @@ public final class Llama: @unchecked Sendable {
             final = Tensor(shape: [n, c.hiddenSize])
             finalNormed = Tensor(shape: [n, c.hiddenSize])
             finalRstd = Tensor(shape: [n])
-            logits = Tensor(shape: [n, c.vocabSize])
         }
     }
 
@@ -240,19 +231,26 @@ public final class Llama: @unchecked Sendable {
                 }
             }
         }
-        head(acts.final.pointer, rows: n, normed: acts.finalNormed.pointer, rstd: acts.finalRstd.pointer, logits: acts.logits.pointer)
+        rmsNormForward(acts.finalNormed.pointer, rstd: acts.finalRstd.pointer, acts.final.pointer, weight: w(outputNorm),
+                       rows: n, dim: c.hiddenSize, eps: c.rmsNormEps)
         return acts
     }
 
-    /// Accumulates the gradients of every parameter from dLogits [N, V].
-    public func backward(_ acts: Activations, dLogits: UnsafePointer<Float>) {
+    /// Logits of every row, [N, V]: for tests and small batches (training never materialises them).
+    public func logits(_ acts: Activations) -> Tensor<Float> {
+        let n = acts.batch.batch * acts.batch.seq
+        let out = Tensor<Float>(shape: [n, config.vocabSize])
+        matmulForward(out.pointer, acts.finalNormed.pointer, w(embedding), m: n, n: config.vocabSize, k: config.hiddenSize, transposeB: true)
+        return out
+    }
+
+    /// Accumulates the gradients of every parameter below the LM head from dNormed [N, D], the gradient
+    /// of the final RMSNorm's output (the head's own weight gradient is accumulated by the caller).
+    func backward(_ acts: Activations, dFinalNormed dNormedIn: Tensor<Float>) {
         let c = config, batch = acts.batch, n = batch.batch * batch.seq, D = c.hiddenSize, F = c.intermediateSize
         var dH = Tensor<Float>(shape: [n, D])        // gradient of h flowing down the residual stream
         let dNormed = Tensor<Float>(shape: [n, D])
-        // logits = finalNormed · Eᵀ (tied), finalNormed = RMSNorm(final)
-        matmulBackward(dA: dNormed.pointer, dB: g(embedding), dC: dLogits, acts.finalNormed.pointer, w(embedding),
-                       m: n, n: c.vocabSize, k: D, transposeB: true)
-        rmsNormBackward(dX: dH.pointer, dWeight: g(outputNorm), dOut: dNormed.pointer, acts.final.pointer,
+        rmsNormBackward(dX: dH.pointer, dWeight: g(outputNorm), dOut: dNormedIn.pointer, acts.final.pointer,
                         weight: w(outputNorm), rstd: acts.finalRstd.pointer, rows: n, dim: D)
         let dFfnOut = Tensor<Float>(shape: [n, F]), dGate = Tensor<Float>(shape: [n, F]), dUp = Tensor<Float>(shape: [n, F])
         let dAttention = Tensor<Float>(shape: [n, c.qDim])
@@ -313,17 +311,39 @@ public final class Llama: @unchecked Sendable {
 
     // MARK: - Per-token log-probs (the interface every objective uses)
 
-    /// log softmax(logits[r] / temperature)[targets[r]] for every row r with a target (≥ 0), 0 elsewhere.
-    /// Row r predicts the token at slot r + 1, so targets are the batch's tokens shifted left by one.
-    public func tokenLogProbs(_ acts: Activations, targets: [Int32], temperature: Float = 1) -> [Float] {
-        logProbs(logits: acts.logits.pointer, targets: targets, temperature: temperature)
+    /// Rows of the LM head computed at once: [headChunk, V] logits (12.6 MB for SmolLM2) instead of [N, V].
+    static let headChunk = 128
+
+    /// The rows that predict a target, in order.
+    static func targetRows(_ targets: [Int32]) -> [Int] { targets.indices.filter { targets[$0] >= 0 } }
+
+    /// Logits [rows.count, V] of the given rows of `normed` [N, D]; `gathered` [chunk, D] is scratch.
+    func headLogits(_ normed: UnsafePointer<Float>, rows: ArraySlice<Int>, gathered: Tensor<Float>, logits: Tensor<Float>) {
+        let D = config.hiddenSize
+        for (i, r) in rows.enumerated() { (gathered.pointer + i * D).update(from: normed + r * D, count: D) }
+        matmulForward(logits.pointer, gathered.pointer, w(embedding), m: rows.count, n: config.vocabSize, k: D, transposeB: true)
     }
 
-    func logProbs(logits: UnsafePointer<Float>, targets: [Int32], temperature: Float) -> [Float] {
-        var scratch = [Float](repeating: 0, count: config.vocabSize)
-        return targets.enumerated().map { r, t in
-            t < 0 ? 0 : logProb(of: Int(t), row: logits + r * config.vocabSize, temperature: temperature, scratch: &scratch)
+    /// log softmax(logits[r] / temperature)[targets[r]] for every row r with a target (≥ 0), 0 elsewhere.
+    /// Row r predicts the token at slot r + 1, so targets are the batch's tokens shifted left by one.
+    /// Only target rows go through the LM head, `headChunk` rows at a time.
+    public func tokenLogProbs(_ acts: Activations, targets: [Int32], temperature: Float = 1) -> [Float] {
+        logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature)
+    }
+
+    func logProbs(normed: UnsafePointer<Float>, targets: [Int32], temperature: Float) -> [Float] {
+        let V = config.vocabSize, rows = Self.targetRows(targets), chunk = min(Self.headChunk, max(rows.count, 1))
+        let gathered = Tensor<Float>(shape: [chunk, config.hiddenSize]), logits = Tensor<Float>(shape: [chunk, V])
+        var out = [Float](repeating: 0, count: targets.count)
+        var scratch = [Float](repeating: 0, count: V)
+        for start in stride(from: 0, to: rows.count, by: chunk) {
+            let part = rows[start..<min(start + chunk, rows.count)]
+            headLogits(normed, rows: part, gathered: gathered, logits: logits)
+            for (i, r) in part.enumerated() {
+                out[r] = logProb(of: Int(targets[r]), row: logits.pointer + i * V, temperature: temperature, scratch: &scratch)
+            }
         }
+        return out
     }
 
     /// log softmax(row / temperature)[token]; `scratch` holds V floats. The one place sampler and trainer
@@ -337,25 +357,36 @@ public final class Llama: @unchecked Sendable {
     }
 
     /// Backward from per-token gradients d(objective)/d(log p) to every parameter:
-    /// dlogits[r] = dLogProb[r]/T · (onehot(target) − softmax(logits[r]/T)). The logit gradient is written
-    /// over `acts.logits` (saving a [N, V] buffer), so the activations are spent afterwards.
+    /// dlogits[r] = dLogProb[r]/T · (onehot(target) − softmax(logits[r]/T)). The head's logits are
+    /// recomputed chunk by chunk for the rows with a non-zero gradient (one extra head matmul per chunk
+    /// instead of keeping [N, V]); the activations are spent afterwards.
     public func backward(_ acts: Activations, targets: [Int32], dLogProb: [Float], temperature: Float = 1) {
-        let V = config.vocabSize, invT = 1 / temperature
-        let dLogits = acts.logits
-        for (r, t) in targets.enumerated() {
-            let row = acts.logits.pointer + r * V, d = dLogits.pointer + r * V
-            guard t >= 0 && dLogProb[r] != 0 else {
-                d.update(repeating: 0, count: V)
-                continue
+        let V = config.vocabSize, D = config.hiddenSize, invT = 1 / temperature
+        let n = acts.batch.batch * acts.batch.seq
+        precondition(targets.count == n && dLogProb.count == n, "targets and dLogProb need one entry per row")
+        let rows = targets.indices.filter { targets[$0] >= 0 && dLogProb[$0] != 0 }
+        let chunk = min(Self.headChunk, max(rows.count, 1))
+        let gathered = Tensor<Float>(shape: [chunk, D]), dLogits = Tensor<Float>(shape: [chunk, V])
+        let dGathered = Tensor<Float>(shape: [chunk, D]), dNormed = Tensor<Float>(shape: [n, D])
+        for start in stride(from: 0, to: rows.count, by: chunk) {
+            let part = rows[start..<min(start + chunk, rows.count)]
+            headLogits(acts.finalNormed.pointer, rows: part, gathered: gathered, logits: dLogits)
+            for (i, r) in part.enumerated() {  // softmax in place, then the log-prob gradient
+                let d = dLogits.pointer + i * V
+                var m = -Float.infinity
+                for j in 0..<V { m = max(m, d[j] * invT) }
+                var sum: Float = 0
+                for j in 0..<V { d[j] = Float.exp(d[j] * invT - m); sum += d[j] }
+                let scale = -dLogProb[r] * invT / sum
+                for j in 0..<V { d[j] *= scale }
+                d[Int(targets[r])] += dLogProb[r] * invT
             }
-            var m = -Float.infinity
-            for j in 0..<V { m = max(m, row[j] * invT) }
-            var sum: Float = 0
-            for j in 0..<V { d[j] = Float.exp(row[j] * invT - m); sum += d[j] }
-            let scale = -dLogProb[r] * invT / sum
-            for j in 0..<V { d[j] *= scale }
-            d[Int(t)] += dLogProb[r] * invT
+            // logits = gathered · Eᵀ (tied): dGathered = dLogits · E, dE += dLogitsᵀ · gathered
+            dGathered.zero()
+            matmulBackward(dA: dGathered.pointer, dB: g(embedding), dC: dLogits.pointer, gathered.pointer, w(embedding),
+                           m: part.count, n: V, k: D, transposeB: true)
+            for (i, r) in part.enumerated() { (dNormed.pointer + r * D).update(from: dGathered.pointer + i * D, count: D) }
         }
-        backward(acts, dLogits: dLogits.pointer)
+        backward(acts, dFinalNormed: dNormed)
     }
 }

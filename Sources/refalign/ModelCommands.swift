@@ -73,9 +73,9 @@ struct GenerateCommand: ParsableCommand {
         let promptIDs = tokenizer.encode(template.render(messages))
         let stop = [Int32(file["tokenizer.ggml.eos_token_id"]?.int ?? 2)]
         let sampling = temperature.map { SamplingConfig(temperature: $0, topK: topK, topP: topP) } ?? .greedy
-        var rng = Xoshiro256(seed: seed, stream: "sampling")
+        var rngs = [Xoshiro256(seed: seed, stream: "generate/0/0")]
         let generation = model.generate(prompts: [promptIDs], maxNewTokens: maxNewTokens, sampling: sampling,
-                                        stopTokens: stop, rng: &rng)[0]
+                                        stopTokens: stop, rngs: &rngs)[0]
         let answer = generation.stopped ? Array(generation.tokens.dropLast()) : generation.tokens
         let text = tokenizer.decode(answer)
         if json {

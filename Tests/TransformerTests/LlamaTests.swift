@@ -83,8 +83,8 @@ struct TinyLlamaTests {
 
     @Test func aPaddedSequenceComputesWhatItWouldAlone() {
         let m = model()
-        let alone = m.forward(TokenBatch(leftPadding: [sequences[1]])).logits.array
-        let padded = m.forward(TokenBatch(leftPadding: sequences)).logits
+        let alone = m.logits(m.forward(TokenBatch(leftPadding: [sequences[1]]))).array
+        let padded = m.logits(m.forward(TokenBatch(leftPadding: sequences)))
         let V = Self.config.vocabSize, offset = (2 * 6 - 3) * V  // the last 3 slots of row 1
         let inBatch = Array(padded.buffer[offset..<offset + 3 * V])
         #expect(normalizedMeanSquaredError(inBatch.map(Double.init), alone.map(Double.init)) < 1e-10)
@@ -94,11 +94,12 @@ struct TinyLlamaTests {
     @Test(arguments: [SamplingConfig.greedy, SamplingConfig(temperature: 1), SamplingConfig(temperature: 0.7, topK: 5, topP: 0.9)])
     func cachedGenerationAgreesWithTheTrainingForward(sampling: SamplingConfig) {
         let m = model(seed: 4)
-        var rng = Xoshiro256(seed: 5, stream: "sampling")
-        let generations = m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rng: &rng)
+        func streams() -> [Xoshiro256] { sequences.indices.map { Xoshiro256(seed: 5, stream: "sampling/\($0)") } }
+        var rngs = streams()
+        let generations = m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &rngs)
         let full = zip(sequences, generations).map { $0 + $1.tokens }
         let batch = TokenBatch(leftPadding: full)
-        let acts = m.forward(batch)
+        let acts = m.forward(batch), logits = m.logits(acts)
         var t = [Int32](repeating: -1, count: batch.tokens.count)
         for (b, g) in generations.enumerated() {
             let end = (b + 1) * batch.seq
@@ -112,13 +113,19 @@ struct TinyLlamaTests {
             for (x, y) in zip(g.logProbs, mine) { #expect(abs(x - y) < 1e-4, "sampler \(x) vs recomputed \(y)") }
             if sampling.isGreedy {
                 for k in 0..<g.tokens.count {
-                    let row = acts.logits.pointer + (end - g.tokens.count - 1 + k) * Self.config.vocabSize
+                    let row = logits.pointer + (end - g.tokens.count - 1 + k) * Self.config.vocabSize
                     #expect(Int32(argmax(row, count: Self.config.vocabSize)) == g.tokens[k])
                 }
             }
         }
-        var again = Xoshiro256(seed: 5, stream: "sampling")
-        #expect(m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rng: &again) == generations)
+        var again = streams()
+        #expect(m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &again) == generations)
+        // A sequence's samples depend on its own stream only, not on the batch it shares (log-probs agree
+        // to rounding: a batch of one multiplies through a different BLAS path).
+        var alone = [streams()[1]]
+        let single = m.generate(prompts: [sequences[1]], maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &alone)[0]
+        #expect(single.tokens == generations[1].tokens)
+        #expect(zip(single.logProbs, generations[1].logProbs).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 
     /// Scoring runs the training forward's block function with a KV cache: the same arithmetic, so the
@@ -135,10 +142,10 @@ struct TinyLlamaTests {
 
     @Test func stopTokensEndASequenceAndMaskItAfterwards() {
         let m = model(seed: 4)
-        var rng = Xoshiro256(seed: 1)
-        let free = m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [], rng: &rng)
+        var rngs = sequences.map { _ in Xoshiro256(seed: 1) }
+        let free = m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [], rngs: &rngs)
         let stop = free[0].tokens[2]
-        let stopped = m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [stop], rng: &rng)
+        let stopped = m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [stop], rngs: &rngs)
         let firstStop = free[0].tokens.firstIndex(of: stop)!
         #expect(stopped[0].tokens == Array(free[0].tokens[...firstStop]) && stopped[0].stopped)
         // the other sequence is unaffected by its neighbour finishing early (up to its own stop)
