@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "ModelFiles", targets: ["ModelFiles"]),
         .library(name: "RunRecords", targets: ["RunRecords"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Alignment", targets: ["Alignment"]),
         .library(name: "Figures", targets: ["Figures"]),
         .library(name: "Experiments", targets: ["Experiments"]),
         .executable(name: "refalign", targets: ["refalign"]),
@@ -43,12 +44,14 @@ let package = Package(
         .target(name: "Rewards", dependencies: ["Tensor", "Tokenizers", "Transformer"], swiftSettings: optimizedInDebug),
         .target(name: "RunRecords", dependencies: ["CHDF5", "Tensor"]),
         .target(name: "Training", dependencies: ["Tensor", "ModelFiles", "RunRecords"]),
+        .target(name: "Alignment", dependencies: ["Tensor", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training"],
+                swiftSettings: optimizedInDebug),
         .target(name: "Figures", dependencies: ["RunRecords"]),
-        .target(name: "Experiments", dependencies: ["Tensor", "RunRecords", "Training"]),
+        .target(name: "Experiments", dependencies: ["Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training", "Alignment"]),
         .executableTarget(
             name: "refalign",
             dependencies: [
-                "Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training", "Figures", "Experiments",
+                "Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training", "Alignment", "Figures", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -61,6 +64,8 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TransformerTests", dependencies: ["Tensor", "ModelFiles", "Tokenizers", "Transformer", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RewardTests", dependencies: ["Rewards", "Tensor", "Tokenizers", "Transformer", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "Rewards", "Tensor", "Tokenizers", "Transformer", "RunRecords", "Training", "Experiments", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "RunTests", dependencies: ["Tensor", "ModelFiles", "RunRecords", "Training", "Figures", "Experiments", "TestSupport"]),
     ]
 )

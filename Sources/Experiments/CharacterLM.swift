@@ -90,7 +90,7 @@ public final class CharacterLM: TrainingTask {
                            logits: logits, logSumExp: lse, loss: loss)
     }
 
-    public func computeGradients(step: Int, examples: [Int], rng: inout Xoshiro256) throws -> (metrics: [Metric], tokens: Int) {
+    public func computeGradients(step: Int, examples: [Int], rng: inout Xoshiro256, progress: (PhaseProgress) -> Void) throws -> TaskStep {
         let a = forward(positions: examples.map { $0 + config.context })
         let (B, C, E, H, V) = (a.batch, config.context, config.embedding, config.hidden, Self.vocabulary)
         let dLogits = Tensor<Float>(shape: [B, V]), dAct = Tensor<Float>(shape: [B, H])
@@ -107,7 +107,7 @@ public final class CharacterLM: TrainingTask {
         a.ids.withUnsafeBufferPointer {
             embeddingBackward(dTable: parameters.gradient(embedding), dOut: dX.pointer, ids: $0.baseAddress!, count: B * C, dim: E)
         }
-        return ([Metric("loss", Double(a.loss))], B)
+        return TaskStep(metrics: [Metric("loss", Double(a.loss))], tokens: B)
     }
 
     /// Mean loss over the first 4096 held-out positions, in nats and bits per byte.

@@ -22,6 +22,45 @@ public struct SampleRow: Sendable, Equatable {
     }
 }
 
+/// One sampled completion of a training step, in the /rollouts table: which example and sample, its
+/// reward and named reward components, advantage, length in tokens, whether the length limit cut it.
+public struct RolloutRow: Sendable, Equatable {
+    public let example: Int
+    public let sample: Int
+    public let reward: Double
+    public let components: [Metric]
+    public let advantage: Double
+    public let length: Int
+    public let truncated: Bool
+    public let completion: String
+    public init(example: Int, sample: Int, reward: Double, components: [Metric], advantage: Double, length: Int,
+                truncated: Bool, completion: String) {
+        self.example = example
+        self.sample = sample
+        self.reward = reward
+        self.components = components
+        self.advantage = advantage
+        self.length = length
+        self.truncated = truncated
+        self.completion = completion
+    }
+}
+
+/// Progress inside one step, for the terminal only (not recorded): `phase` (e.g. "sampling") has done
+/// `done` of `total` units.
+public struct PhaseProgress: Sendable {
+    public let step: Int
+    public let phase: String
+    public let done: Int
+    public let total: Int
+    public init(step: Int, phase: String, done: Int, total: Int) {
+        self.step = step
+        self.phase = phase
+        self.done = done
+        self.total = total
+    }
+}
+
 public enum TrainingEvent: Sendable {
     /// The run starts at `firstStep` (1 for a new run, checkpoint + 1 on resume) of `totalSteps`.
     case started(firstStep: Int, totalSteps: Int)
@@ -29,6 +68,8 @@ public enum TrainingEvent: Sendable {
     case step(step: Int, metrics: [Metric])
     case evaluation(step: Int, metrics: [Metric])
     case samples(step: Int, rows: [SampleRow])
+    case rollouts(step: Int, rows: [RolloutRow])
+    case phase(PhaseProgress)
     case checkpoint(step: Int, path: String)
     case finished(step: Int)
 }

@@ -21,7 +21,7 @@ public struct ProgressMeter: Sendable {
         let done = step - firstStep + 1
         var parts = ["step \(step)/\(totalSteps)"]
         for name in Self.headline {
-            if let m = metrics.last(where: { $0.name == name }) { parts.append("\(name) \(String(format: "%.4f", m.value))") }
+            if let m = metrics.last(where: { $0.name == name }), m.value.isFinite { parts.append("\(name) \(String(format: "%.4f", m.value))") }
         }
         if let rate = metrics.last(where: { $0.name == "tokens_per_second" }) {
             parts.append("\(Int(rate.value.rounded())) tok/s")

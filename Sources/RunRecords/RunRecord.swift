@@ -5,6 +5,9 @@
 //   /train/step (int64) and /train/<metric> (float64), one row per optimizer step
 //   /eval/step and /eval/<metric>, one row per evaluation
 //   /samples/step, /samples/prompt, /samples/completion (UTF-8 strings), /samples/reward
+//   /rollouts/step, example, sample (int64), reward, advantage (float64), length (int64), truncated
+//               (int64 0/1), completion (string) and one float64 dataset per reward component, one row
+//               per sampled completion of every alignment step
 //
 // Every append is flushed, so a killed run keeps each row it wrote. A metric that first appears at a
 // later step is back-filled with NaN, and one missing from a step gets NaN, so every dataset of a
@@ -75,6 +78,10 @@ public final class RunRecord {
         try file.createAppendableStrings("samples/prompt")
         try file.createAppendableStrings("samples/completion")
         try file.createAppendable("samples/reward", scalar: .float64)
+        for name in ["step", "example", "sample", "length", "truncated"] { try file.createAppendable("rollouts/\(name)", scalar: .int64) }
+        try file.createAppendable("rollouts/reward", scalar: .float64)
+        try file.createAppendable("rollouts/advantage", scalar: .float64)
+        try file.createAppendableStrings("rollouts/completion")
         try file.flush()
         return RunRecord(file: file)
     }
@@ -82,7 +89,7 @@ public final class RunRecord {
     /// Opens a run for resuming after the checkpoint at `step`: rows of later steps are dropped.
     public static func resume(_ path: String, afterCheckpoint step: Int) throws -> RunRecord {
         let record = RunRecord(file: try HDF5File.open(path, writable: true))
-        for group in ["train", "eval", "samples"] {
+        for group in ["train", "eval", "samples", "rollouts"] where record.file.exists("\(group)/step") {
             let keep = try record.file.readInt64s("\(group)/step").prefix { $0 <= step }.count
             for name in try record.file.members(of: group) {
                 try record.file.truncate("\(group)/\(name)", rows: keep)
@@ -119,13 +126,37 @@ public final class RunRecord {
         try file.flush()
     }
 
+    /// Appends a step's rollouts; a reward component first seen later is back-filled with NaN.
+    public func appendRollouts(_ step: Int, _ rows: [RolloutRow]) throws {
+        let existing = try file.extent("rollouts/step").rows
+        let fixed: Set<String> = ["step", "example", "sample", "length", "truncated", "reward", "advantage", "completion"]
+        for name in Set(rows.flatMap { $0.components.map(\.name) }).sorted() where !file.exists("rollouts/\(name)") {
+            guard !name.contains("/"), !fixed.contains(name) else { throw HDF5Error("reward component \(name) may not contain '/' or shadow a rollouts column") }
+            try file.createAppendable("rollouts/\(name)", scalar: .float64)
+            try file.append("rollouts/\(name)", [Double](repeating: .nan, count: existing))
+        }
+        try file.append("rollouts/step", [Int64](repeating: Int64(step), count: rows.count))
+        try file.append("rollouts/example", rows.map { Int64($0.example) })
+        try file.append("rollouts/sample", rows.map { Int64($0.sample) })
+        try file.append("rollouts/length", rows.map { Int64($0.length) })
+        try file.append("rollouts/truncated", rows.map { Int64($0.truncated ? 1 : 0) })
+        try file.append("rollouts/reward", rows.map(\.reward))
+        try file.append("rollouts/advantage", rows.map(\.advantage))
+        try file.append("rollouts/completion", strings: rows.map(\.completion))
+        for name in try file.members(of: "rollouts") where !fixed.contains(name) {
+            try file.append("rollouts/\(name)", rows.map { row in row.components.last { $0.name == name }?.value ?? .nan })
+        }
+        try file.flush()
+    }
+
     /// Writes one event; the sink for `TrainingEvent`s.
     public func record(_ event: TrainingEvent) throws {
         switch event {
         case .step(let step, let metrics): try appendStep(step, metrics)
         case .evaluation(let step, let metrics): try appendEvaluation(step, metrics)
         case .samples(let step, let rows): try appendSamples(step, rows)
-        case .started, .checkpoint, .finished: break
+        case .rollouts(let step, let rows): try appendRollouts(step, rows)
+        case .started, .checkpoint, .finished, .phase: break
         }
     }
 }

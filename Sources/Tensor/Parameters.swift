@@ -14,9 +14,11 @@ public final class ParameterStore: @unchecked Sendable {
     public let entries: [Entry]
     public let count: Int
     public let values: Tensor<Float>
+    /// Empty in a frozen store (a reference model holds weights only).
     public let gradients: Tensor<Float>
+    public let trainable: Bool
 
-    public init(_ specs: [(name: String, shape: [Int], decays: Bool)]) {
+    public init(_ specs: [(name: String, shape: [Int], decays: Bool)], trainable: Bool = true) {
         var entries: [Entry] = []
         var offset = 0
         for spec in specs {
@@ -28,13 +30,17 @@ public final class ParameterStore: @unchecked Sendable {
         self.entries = entries
         count = offset
         values = Tensor(shape: [offset])
-        gradients = Tensor(shape: [offset])
+        gradients = Tensor(shape: [trainable ? offset : 0])
+        self.trainable = trainable
     }
 
     public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
 
     public func value(_ entry: Entry) -> UnsafeMutablePointer<Float> { values.pointer + entry.offset }
-    public func gradient(_ entry: Entry) -> UnsafeMutablePointer<Float> { gradients.pointer + entry.offset }
+    public func gradient(_ entry: Entry) -> UnsafeMutablePointer<Float> {
+        precondition(trainable, "\(entry.name): a frozen parameter store has no gradients")
+        return gradients.pointer + entry.offset
+    }
 
     public func zeroGradients() { gradients.zero() }
 }

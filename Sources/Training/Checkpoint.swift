@@ -11,6 +11,7 @@ public struct LoopState: Codable, Sendable, Equatable {
     public var step: Int
     public var optimizerStep: Int
     public var sampling: Xoshiro256
+    public var display: Xoshiro256
     public var dataEpoch: Int
     public var dataPosition: Int
     public var elapsedSeconds: Double

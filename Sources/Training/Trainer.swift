@@ -12,13 +12,28 @@ public protocol TrainingTask: AnyObject {
     /// Number of examples the data order ranges over.
     var exampleCount: Int { get }
     /// Forward and backward of one optimizer step on the given examples; gradients arrive zeroed.
-    /// Returns the step's metrics (the loop adds grad_norm, lr, tokens_per_second, wall_time) and
-    /// the number of tokens processed.
-    func computeGradients(step: Int, examples: [Int], rng: inout Xoshiro256) throws -> (metrics: [Metric], tokens: Int)
+    /// `rng` is the run's training stream (checkpointed); `progress` shows phases inside the step.
+    func computeGradients(step: Int, examples: [Int], rng: inout Xoshiro256, progress: (PhaseProgress) -> Void) throws -> TaskStep
     /// Held-out metrics, run every `evaluateEvery` steps.
     func evaluate(step: Int) throws -> [Metric]
-    /// Sampled rows to log, run every `sampleEvery` steps.
+    /// Sampled rows to log, run every `sampleEvery` steps, from their own "display" stream, so that
+    /// how often they are logged never changes training.
     func samples(step: Int, rng: inout Xoshiro256) throws -> [SampleRow]
+}
+
+/// What one step of a task produced.
+public struct TaskStep {
+    /// The step's metrics (the loop adds grad_norm, lr, tokens_per_second, step_seconds, wall_time).
+    public var metrics: [Metric]
+    /// Tokens processed, for tokens_per_second.
+    public var tokens: Int
+    /// Sampled completions to record in /rollouts (alignment tasks).
+    public var rollouts: [RolloutRow]
+    public init(metrics: [Metric], tokens: Int, rollouts: [RolloutRow] = []) {
+        self.metrics = metrics
+        self.tokens = tokens
+        self.rollouts = rollouts
+    }
 }
 
 public struct TrainerConfig: Codable, Sendable, Equatable {
@@ -79,6 +94,7 @@ public final class Trainer {
         let parameters = task.parameters
         let optimizer = AdamW(count: parameters.count, config: config.adamW)
         var sampling = Xoshiro256(seed: config.seed, stream: "sampling")
+        var display = Xoshiro256(seed: config.seed, stream: "display")
         var order = DataOrder(count: task.exampleCount, seed: config.seed)
         var step = 0
         var elapsed = 0.0  // training seconds so far, carried across resumes
@@ -92,6 +108,7 @@ public final class Trainer {
             step = state.step
             elapsed = state.elapsedSeconds
             sampling = state.sampling
+            display = state.display
             order = DataOrder(count: task.exampleCount, seed: config.seed, epoch: state.dataEpoch, position: state.dataPosition)
             if let resumed = try? RunRecord.resume(runFile, afterCheckpoint: step) {
                 record = resumed
@@ -115,7 +132,10 @@ public final class Trainer {
             step += 1
             let start = DispatchTime.now().uptimeNanoseconds
             parameters.zeroGradients()
-            let (taskMetrics, tokens) = try task.computeGradients(step: step, examples: order.next(config.batchSize), rng: &sampling)
+            let result = try task.computeGradients(step: step, examples: order.next(config.batchSize), rng: &sampling,
+                                                   progress: { _ = progress(.phase($0)) })
+            if !result.rollouts.isEmpty { try record.record(.rollouts(step: step, rows: result.rollouts)) }
+            let (taskMetrics, tokens) = (result.metrics, result.tokens)
             let gradNorm = clipGradientNorm(parameters.gradients.pointer, count: parameters.count, maxNorm: config.maxGradNorm)
             guard gradNorm.isFinite else {
                 throw TrainingError("step \(step): gradient norm is \(gradNorm); stopping before the weights are corrupted (resume from the last checkpoint with a lower learning rate)")
@@ -134,11 +154,11 @@ public final class Trainer {
                 stop = try emit(.evaluation(step: step, metrics: task.evaluate(step: step))) == .stop || stop
             }
             if due(config.sampleEvery) {
-                stop = try emit(.samples(step: step, rows: task.samples(step: step, rng: &sampling))) == .stop || stop
+                stop = try emit(.samples(step: step, rows: task.samples(step: step, rng: &display))) == .stop || stop
             }
             if due(config.checkpointEvery) {
                 let state = LoopState(
-                    step: step, optimizerStep: optimizer.step, sampling: sampling, dataEpoch: order.epoch,
+                    step: step, optimizerStep: optimizer.step, sampling: sampling, display: display, dataEpoch: order.epoch,
                     dataPosition: order.position, elapsedSeconds: elapsed, configJSON: configJSON)
                 let path = try Checkpoint.save(
                     directory: checkpointDirectory, state: state, parameters: parameters, optimizer: optimizer, runFile: runFile)

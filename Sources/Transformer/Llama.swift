@@ -87,7 +87,8 @@ public final class Llama: @unchecked Sendable {
     let embedding, outputNorm: ParameterStore.Entry
     let layers: [Layer]
 
-    public init(config c: LlamaConfig) {
+    /// `trainable: false` makes a frozen model (weights only, no gradient buffers): a reference policy.
+    public init(config c: LlamaConfig, trainable: Bool = true) {
         config = c
         var specs: [(String, [Int], Bool)] = [("token_embd.weight", [c.vocabSize, c.hiddenSize], true)]
         for l in 0..<c.layers {
@@ -104,7 +105,7 @@ public final class Llama: @unchecked Sendable {
             ]
         }
         specs.append(("output_norm.weight", [c.hiddenSize], false))
-        parameters = ParameterStore(specs)
+        parameters = ParameterStore(specs, trainable: trainable)
         let e = parameters.entries
         embedding = e[0]
         outputNorm = e[e.count - 1]
@@ -113,6 +114,13 @@ public final class Llama: @unchecked Sendable {
             return Layer(attnNorm: e[o], q: e[o + 1], k: e[o + 2], v: e[o + 3], output: e[o + 4],
                          ffnNorm: e[o + 5], gate: e[o + 6], up: e[o + 7], down: e[o + 8])
         }
+    }
+
+    /// A frozen copy of the current weights (no gradient buffers), for a reference policy.
+    public func frozenCopy() -> Llama {
+        let copy = Llama(config: config, trainable: false)
+        copy.parameters.values.pointer.update(from: parameters.values.pointer, count: parameters.count)
+        return copy
     }
 
     /// Normal(0, 0.02) weights and unit norm gains, from the run's "init" stream.
@@ -328,10 +336,22 @@ public final class Llama: @unchecked Sendable {
     /// Row r predicts the token at slot r + 1, so targets are the batch's tokens shifted left by one.
     /// Only target rows go through the LM head, `headChunk` rows at a time.
     public func tokenLogProbs(_ acts: Activations, targets: [Int32], temperature: Float = 1) -> [Float] {
-        logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature)
+        logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature, entropies: nil)
+    }
+
+    /// Log-probs as `tokenLogProbs`, and the entropy of softmax(logits / temperature) at every target row
+    /// (0 elsewhere), from the same logits.
+    public func tokenLogProbsAndEntropies(_ acts: Activations, targets: [Int32], temperature: Float = 1) -> (logProbs: [Float], entropies: [Float]) {
+        var entropies = [Float](repeating: 0, count: targets.count)
+        let lp = logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature, entropies: &entropies)
+        return (lp, entropies)
     }
 
     func logProbs(normed: UnsafePointer<Float>, targets: [Int32], temperature: Float) -> [Float] {
+        logProbs(normed: normed, targets: targets, temperature: temperature, entropies: nil)
+    }
+
+    private func logProbs(normed: UnsafePointer<Float>, targets: [Int32], temperature: Float, entropies: UnsafeMutablePointer<[Float]>?) -> [Float] {
         let V = config.vocabSize, rows = Self.targetRows(targets), chunk = min(Self.headChunk, max(rows.count, 1))
         let gathered = Tensor<Float>(shape: [chunk, config.hiddenSize]), logits = Tensor<Float>(shape: [chunk, V])
         var out = [Float](repeating: 0, count: targets.count)
@@ -340,7 +360,14 @@ public final class Llama: @unchecked Sendable {
             let part = rows[start..<min(start + chunk, rows.count)]
             headLogits(normed, rows: part, gathered: gathered, logits: logits)
             for (i, r) in part.enumerated() {
-                out[r] = logProb(of: Int(targets[r]), row: logits.pointer + i * V, temperature: temperature, scratch: &scratch)
+                let row = logits.pointer + i * V
+                out[r] = logProb(of: Int(targets[r]), row: row, temperature: temperature, scratch: &scratch)
+                if let entropies {  // H = −Σ p log p with log p = x/T − lse, lse = x_target/T − log p_target
+                    let invT = 1 / temperature, lse = row[Int(targets[r])] * invT - out[r]
+                    var h: Float = 0
+                    for j in 0..<V { let lp = row[j] * invT - lse; h -= Float.exp(lp) * lp }
+                    entropies.pointee[r] = h
+                }
             }
         }
         return out

@@ -41,6 +41,14 @@ final class TerminalProgress {
                 let text = (row.prompt + row.completion).replacingOccurrences(of: "\n", with: "⏎")
                 say("sample @ \(step): \(text.prefix(120))")
             }
+        case .phase(let p):  // live only: a log gets the step line when the step ends
+            guard isTTY, p.total > 0 else { break }
+            let percent = Int((100 * Double(p.done) / Double(p.total)).rounded(.down))
+            print("\r\u{1B}[2K" + "step \(p.step): \(p.phase) \(percent)%", terminator: "")
+            fflush(nil)
+            liveLine = true
+        case .rollouts:
+            break
         case .checkpoint(let step, let path):
             say("checkpoint @ \(step): \(path)")
         case .finished(let step):

@@ -77,9 +77,9 @@ struct TrainingTests {
     final class DivergingTask: TrainingTask {
         let parameters = ParameterStore([("w", [4], true)])
         let exampleCount = 8
-        func computeGradients(step: Int, examples: [Int], rng: inout Xoshiro256) throws -> (metrics: [Metric], tokens: Int) {
+        func computeGradients(step: Int, examples: [Int], rng: inout Xoshiro256, progress: (PhaseProgress) -> Void) throws -> TaskStep {
             for i in 0..<4 { parameters.gradients[i] = step == 3 ? .nan : 1 }
-            return ([Metric("loss", Double(step))], 1)
+            return TaskStep(metrics: [Metric("loss", Double(step))], tokens: 1)
         }
         func evaluate(step: Int) throws -> [Metric] { [] }
         func samples(step: Int, rng: inout Xoshiro256) throws -> [SampleRow] { [] }

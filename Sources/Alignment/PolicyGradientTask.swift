@@ -1,0 +1,231 @@
+// One on-policy alignment step as a `TrainingTask`, shared by every sampling method (RefAlign, GRPO,
+// RLOO): sample K completions per prompt, score them, turn rewards into advantages, then forward and
+// backward the policy over the completions in micro-batches, each micro-batch's loss gradient taken in
+// its per-token log-probs by the objective. Rollouts, rewards and advantages of the whole step are fixed
+// before the first micro-batch, so `microBatch` changes memory and speed, never the samples.
+//
+// Memory: a micro-batch holds its own activations and attention probabilities; the LM head runs in
+// row chunks over completion rows only (`Llama.tokenLogProbs`); the reference policy holds weights only.
+import Foundation
+import Rewards
+import RunRecords
+import Tensor
+import Tokenizers
+import Training
+import Transformer
+
+public struct PolicyGradientConfig: Codable, Sendable, Equatable {
+    /// Completions sampled per prompt (K, or G in GRPO).
+    public var samples: Int
+    public var maxNewTokens: Int
+    /// Longer templated prompts lose their first tokens.
+    public var maxPromptTokens: Int
+    public var sampling: SamplingConfig
+    /// Completions per forward/backward pass (gradient accumulation inside the step).
+    public var microBatch: Int
+    /// Score the frozen initial policy to log KL even when the objective does not use it.
+    public var logReferenceKL: Bool
+
+    public init(samples: Int, maxNewTokens: Int, maxPromptTokens: Int = 512, sampling: SamplingConfig, microBatch: Int = 4,
+                logReferenceKL: Bool = false) {
+        self.samples = samples
+        self.maxNewTokens = maxNewTokens
+        self.maxPromptTokens = maxPromptTokens
+        self.sampling = sampling
+        self.microBatch = microBatch
+        self.logReferenceKL = logReferenceKL
+    }
+
+    /// The temperature log-probs are taken at: the sampling one (1 for greedy).
+    public var temperature: Float { sampling.isGreedy ? 1 : sampling.temperature }
+}
+
+public final class PolicyGradientTask: TrainingTask {
+    public let policy: Llama
+    /// The frozen initial policy (weights only), when the objective or KL logging needs it.
+    public let reference: Llama?
+    public let format: ChatFormat
+    public let examples: [AlignmentExample]
+    public let objective: any PolicyObjective
+    /// The reward the objective optimises (similarity plus the method's shaping).
+    public let reward: any Reward
+    public let config: PolicyGradientConfig
+    public let seed: UInt64
+    let prompts: [[Int32]]
+    let sampler: RolloutSampler
+
+    public init(policy: Llama, format: ChatFormat, examples: [AlignmentExample], objective: any PolicyObjective,
+                similarity: any Reward, config: PolicyGradientConfig, seed: UInt64) throws {
+        guard config.samples >= 1, config.maxNewTokens >= 1, config.microBatch >= 1 else {
+            throw TrainingError("samples, max new tokens and micro-batch must be at least 1")
+        }
+        self.policy = policy
+        self.format = format
+        self.examples = examples
+        self.objective = objective
+        self.reward = objective.reward(from: similarity)
+        self.config = config
+        self.seed = seed
+        prompts = examples.map { format.promptTokens($0.messages, maxTokens: config.maxPromptTokens) }
+        if let i = prompts.firstIndex(where: { $0.count + config.maxNewTokens > policy.config.contextLength }) {
+            throw TrainingError("\(examples[i].source): prompt of \(prompts[i].count) tokens + \(config.maxNewTokens) new tokens exceeds the model's context of \(policy.config.contextLength)")
+        }
+        reference = objective.usesReference || config.logReferenceKL ? policy.frozenCopy() : nil
+        sampler = RolloutSampler(format: format, maxNewTokens: config.maxNewTokens, sampling: config.sampling)
+    }
+
+    public var parameters: ParameterStore { policy.parameters }
+    public var exampleCount: Int { examples.count }
+
+    public func computeGradients(step: Int, examples batch: [Int], rng: inout Xoshiro256, progress: (PhaseProgress) -> Void) throws -> TaskStep {
+        let clock = Stopwatch()
+        let groups = try withoutActuallyEscaping(progress) { progress in
+            try sampler.sample(
+                policy: policy, prompts: batch.map { ($0, prompts[$0]) }, samples: config.samples, seed: seed, purpose: "rollout",
+                step: step, onToken: { progress(PhaseProgress(step: step, phase: "sampling", done: $0, total: $1)) })
+        }
+        let sampleSeconds = clock.lap()
+
+        let scored = try reward.score(groups.flatMap { g in
+            g.completions.map { RewardInput(prompt: examples[g.example].promptText, completion: $0.text,
+                                            references: examples[g.example].references, completionTokens: $0.answerLength) }
+        })
+        let rewards = regroup(scored.scores, like: groups)
+        let advantages = objective.advantages(rewards)
+        let weights = objective.weights(lengths: groups.map { $0.completions.map(\.tokens.count) }, maxNewTokens: config.maxNewTokens)
+        let rewardSeconds = clock.lap()
+
+        // Completions in group-major order, the unit of micro-batching.
+        var items: [(group: Int, sample: Int)] = []
+        for (g, group) in groups.enumerated() { for s in group.completions.indices { items.append((g, s)) } }
+
+        var referenceLogProbs: [[Float]]? = nil
+        if let reference {
+            referenceLogProbs = []
+            for start in stride(from: 0, to: items.count, by: config.microBatch) {
+                let part = Array(items[start..<min(start + config.microBatch, items.count)])
+                let (batch, targets, spans) = sequences(part, groups)
+                let lp = reference.scoreLogProbs(batch, targets: targets, temperature: config.temperature)
+                referenceLogProbs! += spans.map { Array(lp[$0]) }
+                progress(PhaseProgress(step: step, phase: "reference", done: start + part.count, total: items.count))
+            }
+        }
+        let referenceSeconds = clock.lap()
+
+        var loss = 0.0, klSum = 0.0, entropySum = 0.0, clipped = 0, tokens = 0, mismatch = 0.0
+        for start in stride(from: 0, to: items.count, by: config.microBatch) {
+            let part = Array(items[start..<min(start + config.microBatch, items.count)])
+            let (batch, targets, spans) = sequences(part, groups)
+            let acts = policy.forward(batch)
+            let (lp, entropy) = policy.tokenLogProbsAndEntropies(acts, targets: targets, temperature: config.temperature)
+            var dLogProb = [Float](repeating: 0, count: targets.count)
+            for (k, (item, span)) in zip(part, spans).enumerated() {
+                let completion = groups[item.group].completions[item.sample]
+                let current = Array(lp[span])
+                let terms = CompletionTerms(
+                    logProbs: current, oldLogProbs: current, referenceLogProbs: referenceLogProbs?[start + k],
+                    advantage: advantages[item.group][item.sample], weight: weights[item.group][item.sample])
+                let out = objective.loss(terms)
+                for (t, d) in zip(span, out.dLogProbs) { dLogProb[t] = d }
+                loss += out.loss
+                clipped += out.clippedTokens
+                klSum += referenceLogProbs.map { ref in zip(current, ref[start + k]).reduce(0.0) { $0 + k3(Double($1.1) - Double($1.0)) } } ?? 0
+                entropySum += entropy[span].reduce(0.0) { $0 + Double($1) }
+                mismatch += zip(current, completion.samplingLogProbs).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) }
+                tokens += span.count
+            }
+            policy.backward(acts, targets: targets, dLogProb: dLogProb, temperature: config.temperature)
+            progress(PhaseProgress(step: step, phase: "update", done: start + part.count, total: items.count))
+        }
+        let updateSeconds = clock.lap()
+
+        let flatAdvantages = advantages.flatMap { $0 }
+        let lengths = groups.flatMap { $0.completions.map(\.tokens.count) }
+        let all = scored.scores, n = Double(all.count)
+        let mean = all.reduce(0, +) / n
+        var metrics = [
+            Metric("reward_mean", mean),
+            Metric("reward_std", (all.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot()),
+        ]
+        for (name, values) in scored.components where name != reward.name {
+            metrics.append(Metric("reward_" + name, values.reduce(0, +) / n))
+        }
+        metrics += [
+            Metric("loss", loss),
+            Metric("advantage_abs_mean", flatAdvantages.reduce(0) { $0 + abs($1) } / n),
+            Metric("kl", reference == nil ? .nan : klSum / Double(max(tokens, 1))),
+            Metric("entropy", entropySum / Double(max(tokens, 1))),
+            Metric("length_mean", Double(lengths.reduce(0, +)) / n),
+            Metric("length_min", Double(lengths.min() ?? 0)),
+            Metric("length_max", Double(lengths.max() ?? 0)),
+            Metric("truncated_fraction", Double(groups.flatMap(\.completions).filter(\.truncated).count) / n),
+            Metric("zero_spread_fraction", Double(rewards.filter { Set($0).count == 1 }.count) / Double(rewards.count)),
+            Metric("clip_fraction", Double(clipped) / Double(max(tokens, 1))),
+            Metric("sampler_logprob_mismatch", mismatch / Double(max(tokens, 1))),
+            Metric("sample_seconds", sampleSeconds), Metric("reward_seconds", rewardSeconds),
+            Metric("reference_seconds", referenceSeconds), Metric("update_seconds", updateSeconds),
+        ]
+        var rows: [RolloutRow] = []
+        for (i, item) in items.enumerated() {
+            let completion = groups[item.group].completions[item.sample]
+            rows.append(RolloutRow(
+                example: groups[item.group].example, sample: item.sample, reward: all[i],
+                components: scored.components.filter { $0.name != reward.name }.map { Metric($0.name, $0.values[i]) },
+                advantage: flatAdvantages[i], length: completion.tokens.count, truncated: completion.truncated,
+                completion: completion.text))
+        }
+        return TaskStep(metrics: metrics, tokens: lengths.reduce(0, +), rollouts: rows)
+    }
+
+    /// Prompt + completion sequences of some completions, left-padded, with next-token targets on the
+    /// rows that predict completion tokens, and each completion's target rows.
+    func sequences(_ part: [(group: Int, sample: Int)], _ groups: [RolloutGroup]) -> (TokenBatch, [Int32], [Range<Int>]) {
+        let seqs = part.map { groups[$0.group].prompt + groups[$0.group].completions[$0.sample].tokens }
+        let batch = TokenBatch(leftPadding: seqs)
+        var targets = [Int32](repeating: -1, count: batch.tokens.count)
+        var spans: [Range<Int>] = []
+        for (b, item) in part.enumerated() {
+            let completion = groups[item.group].completions[item.sample].tokens
+            let first = (b + 1) * batch.seq - completion.count - 1  // the row predicting the first completion token
+            for (k, token) in completion.enumerated() { targets[first + k] = token }
+            spans.append(first..<first + completion.count)
+        }
+        return (batch, targets, spans)
+    }
+
+    /// Held-out evaluation is `refalign evaluate`'s job; training logs only its own rollouts.
+    public func evaluate(step: Int) throws -> [Metric] { [] }
+
+    /// The current policy's greedy answer to the first training prompt, with its reward.
+    public func samples(step: Int, rng: inout Xoshiro256) throws -> [SampleRow] {
+        let greedy = RolloutSampler(format: format, maxNewTokens: config.maxNewTokens, sampling: .greedy)
+        let group = try greedy.sample(policy: policy, prompts: [(0, prompts[0])], samples: 1, seed: seed, purpose: "display", step: step)[0]
+        let completion = group.completions[0]
+        let score = try reward.score([RewardInput(prompt: examples[0].promptText, completion: completion.text,
+                                                  references: examples[0].references, completionTokens: completion.answerLength)])
+        return [SampleRow(prompt: examples[0].promptText, completion: completion.text, reward: score.scores[0])]
+    }
+}
+
+/// k3 estimate of KL(π ‖ π_ref) from δ = ℓref − ℓ: e^δ − δ − 1.
+@inline(__always) func k3(_ delta: Double) -> Double { exp(delta) - delta - 1 }
+
+/// Flat per-completion values back into groups.
+func regroup<T>(_ flat: [T], like groups: [RolloutGroup]) -> [[T]] {
+    var out: [[T]] = [], next = 0
+    for g in groups {
+        out.append(Array(flat[next..<next + g.completions.count]))
+        next += g.completions.count
+    }
+    return out
+}
+
+/// Seconds between laps.
+final class Stopwatch {
+    private var last = DispatchTime.now().uptimeNanoseconds
+    func lap() -> Double {
+        let now = DispatchTime.now().uptimeNanoseconds
+        defer { last = now }
+        return Double(now - last) * 1e-9
+    }
+}

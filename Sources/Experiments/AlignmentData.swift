@@ -1,0 +1,116 @@
+// Alignment data files and the shared benchmark data they are made from.
+//
+// A training or evaluation file has one JSON object per line:
+//   {"prompt": "…" | [{"role": "…", "content": "…"}, …], "reference": "…"}   or   "references": ["…", …]
+// (TRL's conversational prompt format is accepted as is). Every line is checked, with the file, line
+// and field named, before any model is loaded.
+import Alignment
+import Foundation
+import Tokenizers
+
+public enum AlignmentData {
+    public static func read(_ path: String) throws -> [AlignmentExample] {
+        let examples = try readJSONLines(path).map { line, object -> AlignmentExample in
+            let at = "\(path):\(line)"
+            let messages: [ChatMessage]
+            switch object["prompt"] {
+            case let text as String:
+                messages = [ChatMessage(role: "user", content: text)]
+            case let turns as [Any]:
+                messages = try turns.enumerated().map { i, turn in
+                    guard let turn = turn as? [String: Any], let role = turn["role"] as? String, let content = turn["content"] as? String else {
+                        throw DataError("\(at): prompt[\(i)] must be {\"role\": string, \"content\": string}")
+                    }
+                    return ChatMessage(role: role, content: content)
+                }
+                guard !messages.isEmpty else { throw DataError("\(at): field \"prompt\" is an empty conversation") }
+            case nil: throw DataError("\(at): missing field \"prompt\"")
+            default: throw DataError("\(at): field \"prompt\" must be a string or a list of {\"role\", \"content\"} messages")
+            }
+            let references: [String]
+            switch (object["reference"], object["references"]) {
+            case (let r as String, nil): references = [r]
+            case (nil, let rs as [Any]):
+                references = try rs.enumerated().map { i, r in
+                    guard let r = r as? String else { throw DataError("\(at): references[\(i)] must be a string") }
+                    return r
+                }
+                guard !references.isEmpty else { throw DataError("\(at): field \"references\" is empty") }
+            case (nil, nil): throw DataError("\(at): missing field \"reference\" (or \"references\")")
+            case (.some, .some): throw DataError("\(at): give \"reference\" or \"references\", not both")
+            default: throw DataError("\(at): field \"reference\" must be a string and \"references\" a list of strings")
+            }
+            return AlignmentExample(messages: messages, references: references, source: at)
+        }
+        guard !examples.isEmpty else { throw DataError("\(path): no examples") }
+        return examples
+    }
+
+    /// Benchmarks in ../shared/bleuberi_data that `prepare` turns into training or evaluation files.
+    public enum Source: String, CaseIterable, Sendable {
+        case mtBench = "mt-bench", vicuna, arenaHardV2 = "arena-hard-v2"
+    }
+
+    /// Lines {"id", "prompt", "reference"} from a benchmark: MT-Bench turn 1 with gpt-4.1-mini's turn-1
+    /// reference; Vicuna with GPT-4's references (the 10 questions that have one); Arena-Hard v2.0 with
+    /// o3-mini's answers. `referenceWords` keeps the first N whitespace-separated words of each reference
+    /// (CPU-scale runs generate far fewer tokens than the references hold).
+    public static func prepare(_ source: Source, dataRoot: String, first: Int?, referenceWords: Int?) throws -> [[String: String]] {
+        func load(_ relative: String) throws -> [(line: Int, object: [String: Any])] { try readJSONLines(dataRoot + "/" + relative) }
+        var prompts: [(id: String, prompt: String)] = []
+        var references: [String: String] = [:]
+        switch source {
+        case .mtBench, .vicuna:
+            let folder = source == .mtBench ? "mt_bench" : "vicuna_bench"
+            let answers = source == .mtBench ? "reference_answer/gpt-4.1-mini.jsonl" : "reference_answer/gpt-4.jsonl"
+            for (line, q) in try load("\(folder)/question.jsonl") {
+                guard let id = q["question_id"] as? Int, let turns = q["turns"] as? [String], let first = turns.first else {
+                    throw DataError("\(dataRoot)/\(folder)/question.jsonl:\(line): no question_id and turns")
+                }
+                prompts.append(("\(id)", first))
+            }
+            for (line, a) in try load("\(folder)/\(answers)") {
+                guard let id = a["question_id"] as? Int, let choices = a["choices"] as? [[String: Any]],
+                      let turn = (choices.first?["turns"] as? [String])?.first else {
+                    throw DataError("\(dataRoot)/\(folder)/\(answers):\(line): no question_id and choices[0].turns[0]")
+                }
+                references["\(id)"] = turn
+            }
+        case .arenaHardV2:
+            for (line, q) in try load("arena_hard_v2.0/question.jsonl") {
+                guard let id = q["uid"] as? String, let prompt = q["prompt"] as? String else {
+                    throw DataError("\(dataRoot)/arena_hard_v2.0/question.jsonl:\(line): no uid and prompt")
+                }
+                prompts.append((id, prompt))
+            }
+            let answers = "arena_hard_v2.0/model_answer/o3-mini-2025-01-31.jsonl"
+            for (line, a) in try load(answers) {
+                guard let id = a["uid"] as? String, let messages = a["messages"] as? [[String: Any]], messages.count > 1,
+                      let answer = (messages[1]["content"] as? [String: Any])?["answer"] as? String else {
+                    throw DataError("\(dataRoot)/\(answers):\(line): no uid and messages[1].content.answer")
+                }
+                references[id] = answer
+            }
+        }
+        var lines: [[String: String]] = []
+        for (id, prompt) in prompts {
+            guard var reference = references[id] else { continue }
+            if let n = referenceWords { reference = firstWords(reference, n) }
+            lines.append(["id": id, "prompt": prompt, "reference": reference])
+            if let first, lines.count == first { break }
+        }
+        return lines
+    }
+
+    /// The text up to the end of its n-th whitespace-separated word, formatting kept.
+    static func firstWords(_ text: String, _ n: Int) -> String {
+        var words = 0, inWord = false
+        for i in text.indices {
+            let space = text[i].isWhitespace
+            if !space && !inWord { words += 1 }
+            if space && inWord && words == n { return String(text[..<i]) }
+            inWord = !space
+        }
+        return text
+    }
+}

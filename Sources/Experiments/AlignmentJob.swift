@@ -1,0 +1,169 @@
+// `refalign train` as a library job: the resolved configuration of an alignment run (method defaults,
+// then a preset file, then command-line options), the policy it starts from, its reward and
+// objective, and the trainer that runs it. The resolved configuration is stored in the run file and
+// must match on --resume.
+import Alignment
+import Foundation
+import ModelFiles
+import Rewards
+import RunRecords
+import Tensor
+import Tokenizers
+import Training
+import Transformer
+
+public struct AlignmentJobConfig: Codable, Sendable, Equatable {
+    public var method: String
+    /// smollm2, tiny, or a GGUF path (resolved by the caller).
+    public var model: String
+    /// The GGUF the policy (or, for tiny, the tokenizer and chat template) comes from.
+    public var modelFile: String
+    public var data: String
+    public var reward: String
+    public var rewardOptions: RewardOptions
+    public var steps: Int
+    public var promptsPerStep: Int
+    public var samples: Int
+    public var maxNewTokens: Int
+    public var maxPromptTokens: Int
+    public var temperature: Float
+    public var topK: Int
+    public var topP: Float
+    public var learningRate: Double
+    public var warmupRatio: Double
+    public var maxGradNorm: Double
+    public var weightDecay: Double
+    public var microBatch: Int
+    /// KL coefficient (GRPO).
+    public var beta: Double
+    /// ε of RefAlign's advantage clip.
+    public var clip: Double
+    /// C of RefAlign's length factor.
+    public var lengthConstant: Double
+    /// RefAlign: token mean instead of the sequence sum of log-probs.
+    public var tokenMean: Bool
+    public var aggregation: GRPOObjective.Aggregation
+    public var scaleRewards: GRPOObjective.RewardScaling
+    public var epsilon: Double
+    public var epsilonHigh: Double
+    public var logReferenceKL: Bool
+    public var checkpointEvery: Int
+    public var sampleEvery: Int
+    public var seed: UInt64
+
+    /// Each method's defaults. GRPO's are BLEUBERI's (TRL 0.17): G = 8, β = 0.04, bnpo, group scaling,
+    /// T = 0.9, top-k 50, LR 1e-6 with 5 % warm-up, grad-norm clip 0.2. RefAlign's: K = 2, T = 1,
+    /// BERTScore-F1 on MiniLM, C and ε from the README's sweep. RLOO: TRL's K = 2, T = 1, no KL.
+    public static func defaults(method: String) throws -> AlignmentJobConfig {
+        var c = AlignmentJobConfig(
+            method: method, model: "smollm2", modelFile: "", data: "", reward: "bertscore", rewardOptions: RewardOptions(),
+            steps: 100, promptsPerStep: 4, samples: 2, maxNewTokens: 128, maxPromptTokens: 512, temperature: 1, topK: 0, topP: 1,
+            learningRate: 1e-6, warmupRatio: 0.05, maxGradNorm: 1, weightDecay: 0, microBatch: 4, beta: 0, clip: 0.5,
+            lengthConstant: 0, tokenMean: false, aggregation: .bnpo, scaleRewards: .group, epsilon: 0.2, epsilonHigh: 0.2,
+            logReferenceKL: false, checkpointEvery: 10, sampleEvery: 10, seed: 0)
+        switch method {
+        case "refalign": break
+        case "grpo":
+            c.reward = "bleu"; c.samples = 8; c.temperature = 0.9; c.topK = 50; c.beta = 0.04; c.maxGradNorm = 0.2
+        case "rloo": c.reward = "bleu"
+        default: throw TrainingError("no method \(method) (known: \(AlignmentJob.methods.joined(separator: ", ")))")
+        }
+        return c
+    }
+
+    /// `defaults(method)` overlaid with a preset's fields, then with `overrides` (both JSON objects with
+    /// this type's field names); an unknown field is an error naming its source.
+    public static func resolve(method: String, preset: String?, overrides: [String: Any]) throws -> AlignmentJobConfig {
+        let encoder = JSONEncoder()
+        var object = try JSONSerialization.jsonObject(with: encoder.encode(try defaults(method: method))) as! [String: Any]
+        func overlay(_ fields: [String: Any], from source: String) throws {
+            for (key, value) in fields {
+                guard object[key] != nil || key == "rewardOptions" else { throw TrainingError("\(source): unknown field \"\(key)\"") }
+                object[key] = value
+            }
+        }
+        if let preset {
+            guard let data = FileManager.default.contents(atPath: preset),
+                  let fields = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw TrainingError("\(preset): not a readable JSON object")
+            }
+            if let m = fields["method"] as? String, m != method { throw TrainingError("\(preset): preset is for method \(m), not \(method)") }
+            try overlay(fields, from: preset)
+        }
+        try overlay(overrides, from: "command line")
+        do {
+            return try JSONDecoder().decode(AlignmentJobConfig.self, from: JSONSerialization.data(withJSONObject: object))
+        } catch {
+            throw TrainingError("configuration: \(error)")
+        }
+    }
+
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw TrainingError(message) } }
+        try check(steps >= 1 && promptsPerStep >= 1 && samples >= 1, "steps, prompts per step and samples must be at least 1")
+        try check(maxNewTokens >= 1 && maxPromptTokens >= 1 && microBatch >= 1, "max new tokens, max prompt tokens and micro-batch must be at least 1")
+        try check(temperature > 0 && topK >= 0 && topP > 0 && topP <= 1, "temperature must be positive, top-k ≥ 0, top-p in (0, 1]")
+        try check(learningRate >= 0 && warmupRatio >= 0 && warmupRatio < 1 && maxGradNorm > 0, "learning rate ≥ 0, warm-up ratio in [0, 1), max grad norm > 0")
+        try check(beta >= 0 && clip > 0 && epsilon > 0 && epsilonHigh > 0, "beta ≥ 0, clip, epsilon and epsilon-high > 0")
+        try check(method != "rloo" || samples >= 2, "rloo needs at least 2 samples per prompt (a leave-one-out baseline)")
+    }
+}
+
+public enum AlignmentJob {
+    public static let methods = ["refalign", "grpo", "rloo"]
+
+    /// The tiny Llama of `--model tiny`: SmolLM2's tokenizer and template, 2 layers of width 64, random weights.
+    public static let tinyConfig = LlamaConfig(vocabSize: 49152, hiddenSize: 64, intermediateSize: 128, layers: 2, heads: 4,
+                                               kvHeads: 2, ropeTheta: 10_000, rmsNormEps: 1e-5, contextLength: 2048)
+
+    public static func objective(_ c: AlignmentJobConfig) throws -> any PolicyObjective {
+        switch c.method {
+        case "refalign": return RefAlignObjective(lengthConstant: c.lengthConstant, clip: c.clip, tokenMean: c.tokenMean)
+        case "grpo": return GRPOObjective(beta: c.beta, epsilon: c.epsilon, epsilonHigh: c.epsilonHigh, aggregation: c.aggregation,
+                                          scaleRewards: c.scaleRewards)
+        case "rloo": return RLOOObjective()
+        default: throw TrainingError("no method \(c.method)")
+        }
+    }
+
+    /// The policy, its chat format and the model's name for the run file.
+    public static func policy(_ c: AlignmentJobConfig) throws -> (Llama, ChatFormat) {
+        let file = try GGUFFile(contentsOf: c.modelFile)
+        let tokenizer = try ByteLevelBPE(gguf: file)
+        let template = try ChatTemplate(jinja: file["tokenizer.chat_template"]?.string ?? "")
+        let format = ChatFormat(tokenizer: tokenizer, template: template, stopTokens: [Int32(file["tokenizer.ggml.eos_token_id"]?.int ?? 2)])
+        if c.model == "tiny" {
+            let model = Llama(config: tinyConfig)
+            model.initializeRandom(seed: c.seed)
+            return (model, format)
+        }
+        return (try Llama.load(gguf: file), format)
+    }
+
+    /// Builds the trainer of a run: data first (a malformed line fails before any model loads).
+    public static func trainer(_ c: AlignmentJobConfig, directory: String, threads: Int) throws -> Trainer {
+        try c.validate()
+        let examples = try AlignmentData.read(c.data)
+        let similarity = try RewardRegistry.make(c.reward, options: c.rewardOptions, references: examples.flatMap(\.references))
+        let (policy, format) = try policy(c)
+        let task = try PolicyGradientTask(
+            policy: policy, format: format, examples: examples, objective: try objective(c), similarity: similarity,
+            config: PolicyGradientConfig(
+                samples: c.samples, maxNewTokens: c.maxNewTokens, maxPromptTokens: c.maxPromptTokens,
+                sampling: SamplingConfig(temperature: c.temperature, topK: c.topK, topP: c.topP), microBatch: c.microBatch,
+                logReferenceKL: c.logReferenceKL),
+            seed: c.seed)
+        let loop = TrainerConfig(
+            steps: c.steps, batchSize: c.promptsPerStep, learningRate: c.learningRate,
+            schedule: .constantWithWarmup(warmupSteps: Int((c.warmupRatio * Double(c.steps)).rounded(.up))),
+            adamW: AdamWConfig(weightDecay: Float(c.weightDecay)), maxGradNorm: c.maxGradNorm, checkpointEvery: c.checkpointEvery,
+            evaluateEvery: 0, sampleEvery: c.sampleEvery, seed: c.seed)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var object = try JSONSerialization.jsonObject(with: encoder.encode(c)) as! [String: Any]
+        object["threads"] = threads
+        let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        let metadata = RunMetadata.current(method: c.method, model: c.model, seed: c.seed, configJSON: configJSON)
+        return Trainer(task: task, config: loop, directory: directory, configJSON: configJSON, metadata: metadata)
+    }
+}

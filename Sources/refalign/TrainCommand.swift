@@ -1,0 +1,105 @@
+import ArgumentParser
+import Experiments
+import Foundation
+import Rewards
+import Training
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Align a policy with reference answers: RefAlign, BLEUBERI-style GRPO or RLOO.",
+        discussion: """
+            Each step samples --samples completions for each of --prompts-per-step prompts (KV-cached, one \
+            random stream per completion), scores them against the references with --reward, turns rewards \
+            into advantages and takes one AdamW step, forward/backward in micro-batches of --micro-batch \
+            completions. Options not given come from --config (a JSON object with the run file's config \
+            field names), then from the method's defaults:
+              refalign  K=2, T=1, reward bertscore (MiniLM layer 6), C=0, clip ε=0.5, LR 1e-6, no KL
+              grpo      G=8, T=0.9, top-k 50, reward bleu, β=0.04 (k3 KL to the initial policy), bnpo, LR 1e-6, grad clip 0.2
+              rloo      K=2, T=1, reward bleu, leave-one-out baseline, LR 1e-6
+            Data: JSONL lines {"prompt": text or [{"role","content"}...], "reference": text} or "references": [...] \
+            (make one with `refalign prepare-data`). The run file (run.h5) records /train metrics per step and \
+            every sampled completion in /rollouts; kill the run and add --resume to continue.
+            """)
+
+    @OptionGroup var options: RunOptions
+    @Option(help: "refalign, grpo or rloo.") var method: String
+    @Option(help: "Policy: smollm2, tiny (a 2-layer random Llama with SmolLM2's tokenizer) or a GGUF path.") var model: String?
+    @Option(help: "JSONL training data.") var data: String?
+    @Option(help: "Reward: \(RewardRegistry.names.joined(separator: ", ")).") var reward: String?
+    @Option(help: "BERT folder for bertscore/embedding rewards: minilm or a path.") var bert = "minilm"
+    @Option(help: "Optimizer steps.") var steps: Int?
+    @Option(help: "Prompts per step.") var promptsPerStep: Int?
+    @Option(help: "Completions per prompt (K, or G for GRPO).") var samples: Int?
+    @Option(help: "Most tokens per completion.") var maxNewTokens: Int?
+    @Option(help: "Longer prompts lose their first tokens.") var maxPromptTokens: Int?
+    @Option(help: "Sampling temperature (log-probs are taken at it too).") var temperature: Float?
+    @Option(help: "Top-k sampling (0: off).") var topK: Int?
+    @Option(help: "Top-p sampling (1: off).") var topP: Float?
+    @Option(help: "Peak learning rate (constant after warm-up).") var learningRate: Double?
+    @Option(help: "KL coefficient β (grpo).") var beta: Double?
+    @Option(help: "RefAlign's advantage clip ε.") var clip: Double?
+    @Option(help: "RefAlign's length constant C in (1 + 1/(C + |y|)).") var lengthConstant: Double?
+    @Option(help: "GRPO loss aggregation: bnpo, grpo, dr_grpo, dapo.") var aggregation: String?
+    @Option(help: "GRPO reward scaling: group, batch, none.") var scaleRewards: String?
+    @Option(help: "Completions per forward/backward pass.") var microBatch: Int?
+    @Option(help: "Seed of initialisation (tiny), data order and every sampling stream.") var seed: UInt64?
+    @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
+    @Option(help: "Steps between logged greedy samples.") var sampleEvery: Int?
+    @Option(help: "Preset: a JSON object of config fields.") var config: String?
+    @Option(help: "Run folder (run.h5 and checkpoints/).") var out: String
+    @Option(help: "Steps between progress lines when stdout is not a terminal.") var logEvery = 1
+    @Flag(help: "Continue from the newest checkpoint in --out.") var resume = false
+
+    func run() throws {
+        options.apply()
+        var overrides: [String: Any] = [:]
+        let given: [(String, Any?)] = [
+            ("data", data), ("reward", reward), ("steps", steps), ("promptsPerStep", promptsPerStep), ("samples", samples),
+            ("maxNewTokens", maxNewTokens), ("maxPromptTokens", maxPromptTokens), ("temperature", temperature.map { Double($0) }),
+            ("topK", topK), ("topP", topP.map { Double($0) }), ("learningRate", learningRate), ("beta", beta), ("clip", clip),
+            ("lengthConstant", lengthConstant), ("aggregation", aggregation), ("scaleRewards", scaleRewards),
+            ("microBatch", microBatch), ("seed", seed), ("checkpointEvery", checkpointEvery), ("sampleEvery", sampleEvery),
+        ]
+        for case let (key, value?) in given { overrides[key] = value }
+        var job = try AlignmentJobConfig.resolve(method: method, preset: config, overrides: overrides)
+        if let model { job.model = model }
+        job.modelFile = try resolveModelPath(job.model == "tiny" ? "smollm2" : job.model)
+        if RewardRegistry.entries.first(where: { $0.name == job.reward })?.usesBERT == true, job.rewardOptions.bert.isEmpty {
+            job.rewardOptions.bert = try resolveModelPath(bert)
+        }
+        guard !job.data.isEmpty else { throw ValidationError("--data is required (or a preset with \"data\")") }
+        let trainer = try AlignmentJob.trainer(job, directory: out, threads: options.threads)
+        try trainer.run(resume: resume, progress: TerminalProgress(every: logEvery).handle)
+    }
+}
+
+struct PrepareDataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prepare-data",
+        abstract: "Write a training/evaluation JSONL file {\"id\", \"prompt\", \"reference\"} from ../shared/bleuberi_data.",
+        discussion: """
+            mt-bench: turn-1 questions with gpt-4.1-mini's turn-1 references (80). vicuna: the 10 questions with \
+            GPT-4 references. arena-hard-v2: 750 prompts with o3-mini's answers. --reference-words keeps the \
+            first N words of each reference, for runs that generate far fewer tokens than the references hold.
+            """)
+
+    @Option(help: "mt-bench, vicuna or arena-hard-v2.") var source: String
+    @Option(help: "Folder of the shared benchmark data.") var dataRoot = "../shared/bleuberi_data"
+    @Option(help: "Keep the first N prompts that have a reference.") var first: Int?
+    @Option(help: "Keep the first N words of each reference.") var referenceWords: Int?
+    @Option(help: "Output JSONL.") var out: String
+
+    func run() throws {
+        guard let source = AlignmentData.Source(rawValue: source) else {
+            throw ValidationError("--source is one of \(AlignmentData.Source.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let lines = try AlignmentData.prepare(source, dataRoot: dataRoot, first: first, referenceWords: referenceWords)
+        var text = ""
+        for line in lines {
+            text += String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"
+        }
+        try text.write(toFile: out, atomically: true, encoding: .utf8)
+        print("\(lines.count) examples → \(out)")
+    }
+}

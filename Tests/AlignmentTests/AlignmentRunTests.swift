@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+@testable import Alignment
+@testable import Experiments
+import RunRecords
+import Tensor
+import TestSupport
+import Training
+
+/// End-to-end alignment runs on the tiny model (SmolLM2's tokenizer, random 2-layer Llama), BLEU reward.
+@Suite("Alignment runs on the tiny model", .serialized)
+struct AlignmentRunTests {
+    static let timings: Set<String> = ["sample_seconds", "reward_seconds", "reference_seconds", "update_seconds", "step_seconds",
+                                       "tokens_per_second", "wall_time"]
+
+    /// Four MT-Bench prompts with short references, written to a temporary file.
+    static func dataFile() throws -> String {
+        let path = temporaryDirectory() + "/data.jsonl"
+        let lines = try AlignmentData.prepare(.mtBench, dataRoot: projectRoot + "/../shared/bleuberi_data", first: 4, referenceWords: 12)
+        let text = try lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+        try (text.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func config(_ method: String, data: String, seed: UInt64 = 3, microBatch: Int = 4, sampleEvery: Int = 0) throws -> AlignmentJobConfig {
+        var c = try AlignmentJobConfig.resolve(method: method, preset: nil, overrides: [
+            "data": data, "reward": "bleu", "steps": 3, "promptsPerStep": 2, "samples": 3, "maxNewTokens": 6,
+            "learningRate": 1e-3, "warmupRatio": 0, "microBatch": microBatch, "seed": seed, "checkpointEvery": 0,
+            "sampleEvery": sampleEvery,
+        ])
+        c.model = "tiny"
+        c.modelFile = smolLM2Path
+        return c
+    }
+
+    struct Tables: Equatable {
+        var train: [String: [Double]] = [:]
+        var rollouts: [String: [String]] = [:]
+    }
+
+    /// /train without the timing columns, and /rollouts, of a finished run.
+    static func run(_ c: AlignmentJobConfig) throws -> Tables {
+        let dir = temporaryDirectory()
+        try AlignmentJob.trainer(c, directory: dir, threads: 1).run(resume: false) { _ in .proceed }
+        let file = try HDF5File.open(dir + "/run.h5")
+        var t = Tables()
+        for name in try file.members(of: "train") where !timings.contains(name) {
+            t.train[name] = name == "step" ? try file.readInt64s("train/step").map(Double.init) : try file.readDoubles("train/\(name)")
+        }
+        let integers: Set<String> = ["step", "example", "sample", "length", "truncated"]
+        for name in try file.members(of: "rollouts") {
+            let path = "rollouts/\(name)"
+            if name == "completion" {
+                t.rollouts[name] = try file.readStrings(path)
+            } else if integers.contains(name) {
+                t.rollouts[name] = try file.readInt64s(path).map { "\($0)" }
+            } else {
+                t.rollouts[name] = try file.readDoubles(path).map { "\($0.bitPattern)" }
+            }
+        }
+        return t
+    }
+
+    @Test func aRunWritesTheSchemaAndIsReproducible() throws {
+        let data = try Self.dataFile()
+        let first = try Self.run(Self.config("grpo", data: data))
+        for column in ["reward_mean", "reward_std", "loss", "advantage_abs_mean", "kl", "entropy", "length_mean", "length_min",
+                       "length_max", "truncated_fraction", "zero_spread_fraction", "clip_fraction", "grad_norm", "lr"] {
+            #expect(first.train[column]?.count == 3, "/train/\(column)")
+        }
+        #expect(first.rollouts["completion"]?.count == 3 * 2 * 3)
+        #expect(Set(first.rollouts.keys).isSuperset(of: ["step", "example", "sample", "reward", "advantage", "length", "truncated"]))
+        #expect(first.train["kl"]!.allSatisfy { $0.isFinite && $0 >= 0 })
+
+        let again = try Self.run(Self.config("grpo", data: data))
+        let bits: (Tables) -> [String: [UInt64]] = { $0.train.mapValues { $0.map(\.bitPattern) } }
+        #expect(bits(again) == bits(first))
+        #expect(again.rollouts == first.rollouts)
+        let otherSeed = try Self.run(Self.config("grpo", data: data, seed: 4))
+        #expect(otherSeed.rollouts["completion"] != first.rollouts["completion"])
+    }
+
+    /// Micro-batching and display sampling change memory and logging, never the samples.
+    @Test func microBatchAndSampleCadenceDoNotChangeRollouts() throws {
+        let data = try Self.dataFile()
+        let base = try Self.run(Self.config("refalign", data: data, microBatch: 4))
+        let split = try Self.run(Self.config("refalign", data: data, microBatch: 1, sampleEvery: 1))
+        #expect(split.rollouts == base.rollouts)
+        for (a, b) in zip(base.train["loss"]!, split.train["loss"]!) { #expect(abs(a - b) <= 1e-5 * max(1, abs(a))) }
+    }
+
+    @Test(arguments: ["refalign", "rloo"]) func everyMethodRuns(method: String) throws {
+        let t = try Self.run(Self.config(method, data: try Self.dataFile()))
+        #expect(t.train["step"] == [1, 2, 3])
+        #expect(t.train["grad_norm"]!.allSatisfy { $0.isFinite })
+    }
+
+    @Test func malformedDataIsAnErrorNamingFileLineAndField() throws {
+        let path = temporaryDirectory() + "/bad.jsonl"
+        try Data("{\"prompt\": \"a\", \"reference\": \"b\"}\n{\"prompt\": \"a\"}\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect { try AlignmentData.read(path) } throws: { "\($0)" == "\(path):2: missing field \"reference\" (or \"references\")" }
+        try Data("{\"prompt\": [{\"role\": \"user\"}], \"references\": [\"b\"]}\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect { try AlignmentData.read(path) } throws: { "\($0)".hasPrefix("\(path):1: prompt[0] must be") }
+        try Data("{\"prompt\": [{\"role\": \"user\", \"content\": \"hi\"}], \"references\": [\"b\", \"c\"]}\n".utf8).write(to: URL(fileURLWithPath: path))
+        let examples = try AlignmentData.read(path)
+        #expect(examples[0].messages == [.init(role: "user", content: "hi")] && examples[0].references == ["b", "c"])
+    }
+
+    @Test func presetsResolveUnderCommandLineOptions() throws {
+        let preset = temporaryDirectory() + "/p.json"
+        try Data("{\"samples\": 5, \"beta\": 0.1}".utf8).write(to: URL(fileURLWithPath: preset))
+        let c = try AlignmentJobConfig.resolve(method: "grpo", preset: preset, overrides: ["beta": 0.2])
+        #expect(c.samples == 5 && c.beta == 0.2 && c.temperature == 0.9 && c.aggregation == .bnpo)
+        try Data("{\"smaples\": 5}".utf8).write(to: URL(fileURLWithPath: preset))
+        #expect { try AlignmentJobConfig.resolve(method: "grpo", preset: preset, overrides: [:]) } throws: {
+            "\($0)" == "\(preset): unknown field \"smaples\""
+        }
+    }
+}
