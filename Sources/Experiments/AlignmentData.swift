@@ -9,7 +9,8 @@ import Foundation
 import Tokenizers
 
 public enum AlignmentData {
-    public static func read(_ path: String) throws -> [AlignmentExample] {
+    /// `requireReferences: false` accepts prompt-only lines (for `refalign generate --input`).
+    public static func read(_ path: String, requireReferences: Bool = true) throws -> [AlignmentExample] {
         let examples = try readJSONLines(path).map { line, object -> AlignmentExample in
             let at = "\(path):\(line)"
             let messages: [ChatMessage]
@@ -36,7 +37,9 @@ public enum AlignmentData {
                     return r
                 }
                 guard !references.isEmpty else { throw DataError("\(at): field \"references\" is empty") }
-            case (nil, nil): throw DataError("\(at): missing field \"reference\" (or \"references\")")
+            case (nil, nil):
+                guard !requireReferences else { throw DataError("\(at): missing field \"reference\" (or \"references\")") }
+                references = []
             case (.some, .some): throw DataError("\(at): give \"reference\" or \"references\", not both")
             default: throw DataError("\(at): field \"reference\" must be a string and \"references\" a list of strings")
             }

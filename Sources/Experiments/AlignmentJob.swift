@@ -140,6 +140,30 @@ public enum AlignmentJob {
         return (try Llama.load(gguf: file), format)
     }
 
+    /// A policy to evaluate or sample: `model` is "smollm2"-style GGUF path (already resolved) or a run
+    /// folder of `refalign train`, whose newest checkpoint's weights are loaded into the architecture its
+    /// run file records. Returns the policy, its format and a description for records.
+    public static func trainedPolicy(_ model: String, resolveGGUF: (String) throws -> String) throws -> (Llama, ChatFormat, String) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
+            var c = try AlignmentJobConfig.defaults(method: "refalign")
+            c.model = model
+            c.modelFile = try resolveGGUF(model)
+            let (policy, format) = try policy(c)
+            return (policy, format, model)
+        }
+        let summary = try RunSummary(path: model + "/run.h5")
+        guard let json = summary.attributes["config"], let data = json.data(using: .utf8),
+              var c = try? JSONDecoder().decode(AlignmentJobConfig.self, from: data) else {
+            throw TrainingError("\(model)/run.h5: not a run of refalign train (no alignment config)")
+        }
+        c.modelFile = try resolveGGUF(c.model == "tiny" ? "smollm2" : c.model)
+        let (policy, format) = try policy(c)
+        let checkpoint = try Checkpoint.latest(run: model)
+        try Checkpoint.loadWeights(checkpoint.path, parameters: policy.parameters)
+        return (policy, format, "\(model) (\(c.method), step \(checkpoint.step))")
+    }
+
     /// Builds the trainer of a run: data first (a malformed line fails before any model loads).
     public static func trainer(_ c: AlignmentJobConfig, directory: String, threads: Int) throws -> Trainer {
         try c.validate()

@@ -149,6 +149,23 @@ public final class RunRecord {
         try file.flush()
     }
 
+    /// /eval_samples of `refalign evaluate`: one row per completion, with one float64 column per metric.
+    public func writeEvaluationSamples(example: [Int], sample: [Int], length: [Int], truncated: [Bool], completion: [String],
+                                       scores: [(name: String, values: [Double])]) throws {
+        for name in ["example", "sample", "length", "truncated"] { try file.createAppendable("eval_samples/\(name)", scalar: .int64) }
+        try file.createAppendableStrings("eval_samples/completion")
+        try file.append("eval_samples/example", example.map(Int64.init))
+        try file.append("eval_samples/sample", sample.map(Int64.init))
+        try file.append("eval_samples/length", length.map(Int64.init))
+        try file.append("eval_samples/truncated", truncated.map { Int64($0 ? 1 : 0) })
+        try file.append("eval_samples/completion", strings: completion)
+        for (name, values) in scores {
+            try file.createAppendable("eval_samples/\(name)", scalar: .float64)
+            try file.append("eval_samples/\(name)", values)
+        }
+        try file.flush()
+    }
+
     /// Writes one event; the sink for `TrainingEvent`s.
     public func record(_ event: TrainingEvent) throws {
         switch event {

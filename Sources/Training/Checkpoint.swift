@@ -66,14 +66,7 @@ public enum Checkpoint {
 
     /// Restores weights and optimizer moments in place and returns the loop state.
     public static func load(_ path: String, parameters: ParameterStore, optimizer: AdamW) throws -> LoopState {
-        let weights = try Safetensors(contentsOf: path + "/" + weightsFile)
-        for entry in parameters.entries {
-            guard let stored = weights.entry(entry.name), stored.shape == entry.shape else {
-                throw TrainingError("\(path): checkpoint has no parameter \(entry.name) of shape \(entry.shape)")
-            }
-            let values = try weights.floats(entry.name)
-            parameters.value(entry).update(from: values, count: entry.count)
-        }
+        try loadWeights(path, parameters: parameters)
         let moments = try Safetensors(contentsOf: path + "/" + optimizerFile)
         for (name, tensor) in [("adamw.m", optimizer.m), ("adamw.v", optimizer.v)] {
             let values = try moments.floats(name)
@@ -86,5 +79,23 @@ public enum Checkpoint {
         let state = try JSONDecoder().decode(LoopState.self, from: data)
         optimizer.restore(step: state.optimizerStep)
         return state
+    }
+
+    /// Restores the weights only (evaluating or exporting a trained policy).
+    public static func loadWeights(_ path: String, parameters: ParameterStore) throws {
+        let weights = try Safetensors(contentsOf: path + "/" + weightsFile)
+        for entry in parameters.entries {
+            guard let stored = weights.entry(entry.name), stored.shape == entry.shape else {
+                throw TrainingError("\(path): checkpoint has no parameter \(entry.name) of shape \(entry.shape)")
+            }
+            let values = try weights.floats(entry.name)
+            parameters.value(entry).update(from: values, count: entry.count)
+        }
+    }
+
+    /// The newest complete checkpoint of a run folder.
+    public static func latest(run directory: String) throws -> (step: Int, path: String) {
+        guard let latest = list(in: directory + "/checkpoints").last else { throw TrainingError("\(directory): no checkpoint in checkpoints/") }
+        return latest
     }
 }

@@ -1,3 +1,4 @@
+import Alignment
 import ArgumentParser
 import Experiments
 import Foundation
@@ -45,7 +46,11 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var options: RunOptions
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "The user message.") var prompt: String
+    @Option(help: "The user message.") var prompt: String?
+    @Option(help: "JSONL prompts ({\"prompt\": text or [{\"role\",\"content\"}...]}, as for train): answer each, in batches; prints JSONL.")
+    var input: String?
+    @Option(help: "Answers per prompt with --input.") var samples = 1
+    @Option(help: "Sequences decoded together with --input.") var batchSize = 32
     @Option(help: "A system message (default: the template's own).") var system: String?
     @Option(help: "Most tokens to generate.") var maxNewTokens = 256
     @Flag(help: "Greedy decoding (argmax).") var greedy = false
@@ -60,6 +65,9 @@ struct GenerateCommand: ParsableCommand {
         if let t = temperature, !(t > 0) { throw ValidationError("--temperature must be positive (use --greedy for argmax)") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
         if topK < 0 || maxNewTokens < 1 { throw ValidationError("--top-k must be ≥ 0 and --max-new-tokens ≥ 1") }
+        if (prompt == nil) == (input == nil) { throw ValidationError("give --prompt or --input (one of them)") }
+        if samples < 1 || batchSize < 1 { throw ValidationError("--samples and --batch-size must be at least 1") }
+        if samples > 1 && input == nil { throw ValidationError("--samples needs --input") }
     }
 
     func run() throws {
@@ -68,11 +76,16 @@ struct GenerateCommand: ParsableCommand {
         let tokenizer = try ByteLevelBPE(gguf: file)
         let template = try ChatTemplate(jinja: file["tokenizer.chat_template"]?.string ?? "")
         let model = try Llama.load(gguf: file)
+        let stop = [Int32(file["tokenizer.ggml.eos_token_id"]?.int ?? 2)]
+        let sampling = temperature.map { SamplingConfig(temperature: $0, topK: topK, topP: topP) } ?? .greedy
+        if let input {
+            try answerFile(input, model: model, format: ChatFormat(tokenizer: tokenizer, template: template, stopTokens: stop), sampling: sampling)
+            return
+        }
+        guard let prompt else { return }
         var messages = [ChatMessage(role: "user", content: prompt)]
         if let system { messages.insert(ChatMessage(role: "system", content: system), at: 0) }
         let promptIDs = tokenizer.encode(template.render(messages))
-        let stop = [Int32(file["tokenizer.ggml.eos_token_id"]?.int ?? 2)]
-        let sampling = temperature.map { SamplingConfig(temperature: $0, topK: topK, topP: topP) } ?? .greedy
         var rngs = [Xoshiro256(seed: seed, stream: "generate/0/0")]
         let generation = model.generate(prompts: [promptIDs], maxNewTokens: maxNewTokens, sampling: sampling,
                                         stopTokens: stop, rngs: &rngs)[0]
@@ -83,6 +96,30 @@ struct GenerateCommand: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(text)
+        }
+    }
+}
+
+extension GenerateCommand {
+    /// Every line of `path` answered `samples` times, sample s of line i from stream (seed, generate, i, s);
+    /// one JSONL line per answer: {"line", "sample", "text", "tokens", "truncated"}.
+    func answerFile(_ path: String, model: Llama, format: ChatFormat, sampling: SamplingConfig) throws {
+        var examples = try AlignmentData.read(path, requireReferences: false)
+        if let system { for i in examples.indices where examples[i].messages.first?.role != "system" {
+            examples[i].messages.insert(ChatMessage(role: "system", content: system), at: 0)
+        } }
+        let sampler = RolloutSampler(format: format, maxNewTokens: maxNewTokens, sampling: sampling, batchRows: batchSize)
+        let prompts = examples.enumerated().map { ($0.offset, format.promptTokens($0.element.messages, maxTokens: model.config.contextLength - maxNewTokens)) }
+        let meter = PhaseMeter(label: "generate")
+        let groups = try sampler.sample(policy: model, prompts: prompts, samples: samples, seed: seed, purpose: "generate", step: 0,
+                                        onToken: meter.update)
+        meter.finish()
+        for g in groups {
+            for (s, c) in g.completions.enumerated() {
+                let object: [String: Any] = ["line": examples[g.example].source.split(separator: ":").last.map(String.init) ?? "",
+                                             "sample": s, "text": c.text, "tokens": c.tokens.count, "truncated": c.truncated]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            }
         }
     }
 }

@@ -57,3 +57,28 @@ final class TerminalProgress {
         return .proceed
     }
 }
+
+/// Progress of a long job that is not a training run (evaluation, generation) on standard error, so
+/// that standard output stays data: percentage, tokens per second and ETA, live on a terminal, every
+/// 10 % in a log.
+final class PhaseMeter {
+    let label: String
+    let isTTY = isatty(STDERR_FILENO) != 0
+    let start = TerminalProgress.now()
+    private var lastDecile = -1
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, _ total: Int) {
+        guard total > 0 else { return }
+        let elapsed = TerminalProgress.now() - start, fraction = Double(done) / Double(total)
+        let decile = Int(fraction * 10)
+        guard isTTY || decile > lastDecile else { return }
+        lastDecile = decile
+        var line = "\(label) \(Int(fraction * 100))% | \(Int((Double(done) / max(elapsed, 1e-9)).rounded())) tok/s | elapsed \(ProgressMeter.clock(elapsed))"
+        if done > 0 && done < total { line += " | ETA \(ProgressMeter.clock(elapsed / fraction * (1 - fraction)))" }
+        FileHandle.standardError.write(Data((isTTY ? "\r\u{1B}[2K" + line : line + "\n").utf8))
+    }
+
+    func finish() { if isTTY { FileHandle.standardError.write(Data("\n".utf8)) } }
+}

@@ -1,0 +1,75 @@
+import Alignment
+import ArgumentParser
+import Experiments
+import Foundation
+import Rewards
+import RunRecords
+import Tensor
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Score a policy's answers to held-out prompts with several reference metrics.",
+        discussion: """
+            --model is smollm2, a GGUF path, or a run folder of `refalign train` (its newest checkpoint). \
+            For every prompt of --data (the format of `refalign train`) it draws --samples answers, greedy by \
+            default or at --temperature from the "eval" streams of --seed, scores each with every --metrics \
+            reward against the references, and writes --out/run.h5: /eval (per metric <m>_mean, <m>_lo and \
+            <m>_hi, a percentile-bootstrap 95 % interval over prompts; length_mean; truncated_fraction) and \
+            /eval_samples (every completion with its scores). The table is printed too.
+            """)
+
+    @OptionGroup var options: RunOptions
+    @Option(help: "Policy: smollm2, a GGUF path or a run folder.") var model = "smollm2"
+    @Option(help: "JSONL prompts with references.") var data: String
+    @Option(help: "Comma-separated rewards: \(RewardRegistry.names.joined(separator: ", ")).") var metrics = "bleu,rouge-l,meteor,bertscore,embedding"
+    @Option(help: "BERT folder for bertscore/embedding: minilm or a path.") var bert = "minilm"
+    @Option(help: "Answers per prompt.") var samples = 1
+    @Flag(help: "Greedy decoding (the default without --temperature).") var greedy = false
+    @Option(help: "Sampling temperature.") var temperature: Float?
+    @Option(help: "Most tokens per answer.") var maxNewTokens = 128
+    @Option(help: "Longer prompts lose their first tokens.") var maxPromptTokens = 512
+    @Option(help: "Seed of the eval and bootstrap streams.") var seed: UInt64 = 0
+    @Option(help: "Output folder (run.h5).") var out: String
+
+    func validate() throws {
+        if greedy && temperature != nil { throw ValidationError("--greedy and --temperature exclude each other") }
+        if let t = temperature, !(t > 0) { throw ValidationError("--temperature must be positive") }
+        if samples < 1 || maxNewTokens < 1 { throw ValidationError("--samples and --max-new-tokens must be at least 1") }
+    }
+
+    func run() throws {
+        options.apply()
+        let examples = try AlignmentData.read(data)
+        let names = metrics.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        var rewardOptions = RewardOptions()
+        if try names.contains(where: { try RewardRegistry.entry($0).usesBERT }) { rewardOptions.bert = try resolveModelPath(bert) }
+        let rewards = try names.map { ($0, try RewardRegistry.make($0, options: rewardOptions, references: examples.flatMap(\.references))) }
+        let (policy, format, description) = try AlignmentJob.trainedPolicy(model, resolveGGUF: resolveModelPath)
+        let sampling = temperature.map { SamplingConfig(temperature: $0) } ?? .greedy
+        let evaluator = Evaluator(sampler: RolloutSampler(format: format, maxNewTokens: maxNewTokens, sampling: sampling),
+                                  samples: samples, maxPromptTokens: maxPromptTokens, seed: seed)
+        let meter = PhaseMeter(label: "evaluate")
+        let result = try evaluator.evaluate(policy: policy, examples: examples, metrics: rewards, onToken: meter.update)
+        meter.finish()
+
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let path = out + "/run.h5"
+        guard !FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) exists: choose another --out or remove it") }
+        let config: [String: Any] = ["model": description, "data": data, "metrics": names, "samples": samples,
+                                     "temperature": temperature.map { Double($0) } ?? 0, "max_new_tokens": maxNewTokens, "seed": seed]
+        let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
+        let record = try RunRecord.create(path, metadata: .current(method: "evaluate", model: description, seed: seed, configJSON: configJSON))
+        try record.appendEvaluation(0, result.row)
+        let s = result.samples
+        try record.writeEvaluationSamples(
+            example: s.map(\.example), sample: s.map(\.sample), length: s.map(\.completion.tokens.count),
+            truncated: s.map(\.completion.truncated), completion: s.map(\.completion.text),
+            scores: names.enumerated().map { m, name in (name, s.map { $0.scores[m] }) })
+        print("metric       mean      95% interval")
+        for m in result.metrics {
+            print(m.name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %.4f   [%.4f, %.4f]", m.mean, m.lower, m.upper))
+        }
+        print(String(format: "length_mean  %.1f tokens (%.0f%% truncated) → %@", result.lengthMean, 100 * result.truncatedFraction, path))
+    }
+}
