@@ -22,10 +22,11 @@ public struct FigureReport: Sendable {
 }
 
 /// Line figures over training steps: (file name, dataset under /train, y label).
-let stepFigures: [(name: String, metric: String, label: String)] = [
-    ("train_reward", "reward_mean", "mean reward"),
-    ("completion_length", "length_mean", "completion length (tokens)"),
-    ("train_loss", "loss", "training loss"),
+let stepFigures: [(name: String, metric: String, label: String, title: String)] = [
+    ("train_reward", "reward_mean", "mean reward of the step's samples", "Training reward"),
+    ("train_kl", "kl", "KL to the initial policy (k3, per token)", "KL to the initial policy"),
+    ("completion_length", "length_mean", "completion length (tokens)", "Completion length"),
+    ("train_loss", "loss", "training loss", "Training loss"),
 ]
 
 /// Run files under `results` (recursively, outside checkpoint folders), in path order.
@@ -48,7 +49,8 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
             let series = runs.filter { $0.method == method }.compactMap { run in
                 run.train[figure.metric].map { zip(run.train["step"] ?? [], $0).map { $0 } }
             }
-            return series.isEmpty ? nil : (method, meanAndSpread(series))
+            let finite = series.filter { $0.contains { $0.1.isFinite } }
+            return finite.isEmpty ? nil : (method, meanAndSpread(finite))
         }
         guard !groups.isEmpty else {
             report.skipped.append((figure.name, "no run logs /train/\(figure.metric)"))

@@ -1,7 +1,9 @@
+import Alignment
 import ArgumentParser
 import Experiments
 import Foundation
 import Rewards
+import Tensor
 import Training
 
 struct TrainCommand: ParsableCommand {
@@ -101,5 +103,52 @@ struct PrepareDataCommand: ParsableCommand {
         }
         try text.write(toFile: out, atomically: true, encoding: .utf8)
         print("\(lines.count) examples → \(out)")
+    }
+}
+
+struct SelectHardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "select-hard",
+        abstract: "BLEUBERI's hard-example selection: keep the N prompts whose base-policy answer scores lowest.",
+        discussion: """
+            The policy answers each prompt of --data once (temperature 0.7, top-p 0.9, as BLEUBERI; stream \
+            "select" of --seed), each answer is scored by --reward against the references, and the --keep \
+            lowest-scoring lines are written to --out, sorted by score descending, each with its "score" and the \
+            base policy's "base_answer" added.
+            """)
+
+    @OptionGroup var options: RunOptions
+    @Option(help: "Policy: smollm2, a GGUF path or a run folder.") var model = "smollm2"
+    @Option(help: "JSONL prompts with references.") var data: String
+    @Option(help: "Reward: \(RewardRegistry.names.joined(separator: ", ")).") var reward = "bleu"
+    @Option(help: "BERT folder for bertscore/embedding: minilm or a path.") var bert = "minilm"
+    @Option(help: "Prompts to keep.") var keep: Int
+    @Option(help: "Most tokens per answer.") var maxNewTokens = 512
+    @Option(help: "Seed of the sampling streams.") var seed: UInt64 = 42
+    @Option(help: "Output JSONL.") var out: String
+
+    func run() throws {
+        options.apply()
+        guard keep >= 1 else { throw ValidationError("--keep must be at least 1") }
+        let examples = try AlignmentData.read(data)
+        var rewardOptions = RewardOptions()
+        if try RewardRegistry.entry(reward).usesBERT { rewardOptions.bert = try resolveModelPath(bert) }
+        let metric = try RewardRegistry.make(reward, options: rewardOptions, references: examples.flatMap(\.references))
+        let (policy, format, _) = try AlignmentJob.trainedPolicy(model, resolveGGUF: resolveModelPath)
+        let sampler = RolloutSampler(format: format, maxNewTokens: maxNewTokens, sampling: SamplingConfig(temperature: 0.7, topP: 0.9))
+        let meter = PhaseMeter(label: "select-hard")
+        let kept = try selectHardExamples(policy: policy, sampler: sampler, examples: examples, reward: metric, keep: keep,
+                                          maxPromptTokens: policy.config.contextLength - maxNewTokens, seed: seed, onToken: meter.update)
+        meter.finish()
+        let lines = try readJSONLines(data)
+        var text = ""
+        for k in kept {
+            var object = lines[k.index].object
+            object["score"] = k.score
+            object["base_answer"] = k.completion
+            text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"
+        }
+        try text.write(toFile: out, atomically: true, encoding: .utf8)
+        print("kept \(kept.count) of \(examples.count) prompts (\(reward) \(String(format: "%.4f", kept.last?.score ?? .nan))…\(String(format: "%.4f", kept.first?.score ?? .nan))) → \(out)")
     }
 }
