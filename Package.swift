@@ -57,7 +57,8 @@ let package = Package(
         .executableTarget(
             name: "refalign-bench",
             dependencies: [
-                "Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Alignment",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/RefAlignBench"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

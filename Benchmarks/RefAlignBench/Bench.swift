@@ -11,7 +11,7 @@ import Tensor
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "refalign-bench", abstract: "Micro-benchmarks of RefAlign's kernels (JSON lines).",
-        subcommands: [SgemmBench.self, LLMBench.self, RewardBench.self])
+        subcommands: [SgemmBench.self, LLMBench.self, RewardBench.self, AlignBench.self])
 
     static func main() {
         setvbuf(stdout, nil, _IOLBF, 0)  // rows reach the driver as they are measured
