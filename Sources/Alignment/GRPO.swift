@@ -12,6 +12,9 @@
 //     dr_grpo  1 / (N · max_completion_length)
 //     dapo     1 / (tokens in the step)
 //
+// `biasCorrectedKL` multiplies D_it by ρ_it (TRL ≥ 1.x's `use_bias_correction_kl`, its default there; off
+// here, as in the TRL 0.17 that BLEUBERI ran): the value is unchanged at μ = 1, the gradient gains D ∇ℓ.
+//
 // With one update per batch (μ = 1) the ratio is exactly 1, so the loss *value* is β·KL plus a
 // length-weighted mean of centred advantages, close to 0, while its gradient is not (trl#3452): plot
 // reward, KL and grad norm instead. Log-probs are taken at the sampling temperature (TRL divides the
@@ -29,15 +32,17 @@ public struct GRPOObjective: PolicyObjective {
     public var epsilonHigh: Double
     public var aggregation: Aggregation
     public var scaleRewards: RewardScaling
+    public var biasCorrectedKL: Bool
     public var usesReference: Bool { beta != 0 }
 
     public init(beta: Double = 0.04, epsilon: Double = 0.2, epsilonHigh: Double? = nil, aggregation: Aggregation = .bnpo,
-                scaleRewards: RewardScaling = .group) {
+                scaleRewards: RewardScaling = .group, biasCorrectedKL: Bool = false) {
         self.beta = beta
         self.epsilon = epsilon
         self.epsilonHigh = epsilonHigh ?? epsilon
         self.aggregation = aggregation
         self.scaleRewards = scaleRewards
+        self.biasCorrectedKL = biasCorrectedKL
     }
 
     public func advantages(_ rewards: [[Double]]) -> [[Double]] {
@@ -84,8 +89,13 @@ public struct GRPOObjective: PolicyObjective {
                 let delta = Double(reference[t]) - l, e = exp(delta)
                 let d = e - delta - 1
                 kl += d
-                value += beta * d
-                grad += beta * (1 - e)
+                if biasCorrectedKL {  // ρ·D, with ρ's own gradient
+                    value += beta * ratio * d
+                    grad += beta * ratio * (d + 1 - e)
+                } else {
+                    value += beta * d
+                    grad += beta * (1 - e)
+                }
             }
             sum += value
             out.dLogProbs[t] = Float(w * grad)
