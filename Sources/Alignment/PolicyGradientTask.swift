@@ -25,15 +25,19 @@ public struct PolicyGradientConfig: Codable, Sendable, Equatable {
     public var microBatch: Int
     /// Score the frozen initial policy to log KL even when the objective does not use it.
     public var logReferenceKL: Bool
+    /// μ: optimizer steps per sampled batch (each step after the first is off-policy: ratios and
+    /// clipping become active). The data order advances every step; a batch uses its first step's prompts.
+    public var iterations: Int
 
     public init(samples: Int, maxNewTokens: Int, maxPromptTokens: Int = 512, sampling: SamplingConfig, microBatch: Int = 4,
-                logReferenceKL: Bool = false) {
+                logReferenceKL: Bool = false, iterations: Int = 1) {
         self.samples = samples
         self.maxNewTokens = maxNewTokens
         self.maxPromptTokens = maxPromptTokens
         self.sampling = sampling
         self.microBatch = microBatch
         self.logReferenceKL = logReferenceKL
+        self.iterations = iterations
     }
 
     /// The temperature log-probs are taken at: the sampling one (1 for greedy).
@@ -56,8 +60,8 @@ public final class PolicyGradientTask: TrainingTask {
 
     public init(policy: Llama, format: ChatFormat, examples: [AlignmentExample], objective: any PolicyObjective,
                 similarity: any Reward, config: PolicyGradientConfig, seed: UInt64) throws {
-        guard config.samples >= 1, config.maxNewTokens >= 1, config.microBatch >= 1 else {
-            throw TrainingError("samples, max new tokens and micro-batch must be at least 1")
+        guard config.samples >= 1, config.maxNewTokens >= 1, config.microBatch >= 1, config.iterations >= 1 else {
+            throw TrainingError("samples, max new tokens, micro-batch and iterations must be at least 1")
         }
         self.policy = policy
         self.format = format
@@ -77,13 +81,107 @@ public final class PolicyGradientTask: TrainingTask {
     public var parameters: ParameterStore { policy.parameters }
     public var exampleCount: Int { examples.count }
 
+    /// Everything fixed when a batch is sampled: its completions, rewards, advantages, weights and the
+    /// reference and old log-probs, reused by each of the μ updates of the batch.
+    struct SampledBatch {
+        let firstStep: Int
+        let groups: [RolloutGroup]
+        let scored: RewardOutput
+        let rewards: [[Double]]
+        let advantages: [[Double]]
+        let weights: [[Double]]
+        /// Completions in group-major order, the unit of micro-batching.
+        let items: [(group: Int, sample: Int)]
+        let referenceLogProbs: [[Float]]?
+        /// π_old's log-probs from the inference path (bitwise the training forward's), when μ > 1.
+        let oldLogProbs: [[Float]]?
+        let seconds: (sample: Double, reward: Double, reference: Double)
+    }
+    private var current: SampledBatch?
+
     public func computeGradients(step: Int, examples batch: [Int], rng: inout Xoshiro256, progress: (PhaseProgress) -> Void) throws -> TaskStep {
-        let clock = Stopwatch()
-        let groups = try withoutActuallyEscaping(progress) { progress in
-            try sampler.sample(
-                policy: policy, prompts: batch.map { ($0, prompts[$0]) }, samples: config.samples, seed: seed, purpose: "rollout",
-                step: step, onToken: { progress(PhaseProgress(step: step, phase: "sampling", done: $0, total: $1)) })
+        let firstStep = step - (step - 1) % config.iterations
+        let fresh = current?.firstStep != firstStep
+        if fresh {
+            guard step == firstStep else {
+                throw TrainingError("step \(step) is inside a batch sampled at step \(firstStep) (μ = \(config.iterations)): checkpoints must fall on multiples of μ")
+            }
+            current = try withoutActuallyEscaping(progress) { try sampleBatch(step: step, examples: batch, progress: $0) }
         }
+        let b = current!
+        let clock = Stopwatch()
+        var loss = 0.0, klSum = 0.0, entropySum = 0.0, clipped = 0, tokens = 0, mismatch = 0.0
+        for start in stride(from: 0, to: b.items.count, by: config.microBatch) {
+            let part = Array(b.items[start..<min(start + config.microBatch, b.items.count)])
+            let (tokenBatch, targets, spans) = sequences(part, b.groups)
+            let acts = policy.forward(tokenBatch)
+            let (lp, entropy) = policy.tokenLogProbsAndEntropies(acts, targets: targets, temperature: config.temperature)
+            var dLogProb = [Float](repeating: 0, count: targets.count)
+            for (k, (item, span)) in zip(part, spans).enumerated() {
+                let completion = b.groups[item.group].completions[item.sample]
+                let logProbs = Array(lp[span]), reference = b.referenceLogProbs?[start + k]
+                let out = objective.loss(CompletionTerms(
+                    logProbs: logProbs, oldLogProbs: b.oldLogProbs?[start + k] ?? logProbs, referenceLogProbs: reference,
+                    advantage: b.advantages[item.group][item.sample], weight: b.weights[item.group][item.sample]))
+                for (t, d) in zip(span, out.dLogProbs) { dLogProb[t] = d }
+                loss += out.loss
+                clipped += out.clippedTokens
+                klSum += reference.map { ref in zip(logProbs, ref).reduce(0.0) { $0 + k3(Double($1.1) - Double($1.0)) } } ?? 0
+                entropySum += entropy[span].reduce(0.0) { $0 + Double($1) }
+                mismatch += zip(logProbs, completion.samplingLogProbs).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) }
+                tokens += span.count
+            }
+            policy.backward(acts, targets: targets, dLogProb: dLogProb, temperature: config.temperature)
+            progress(PhaseProgress(step: step, phase: "update", done: start + part.count, total: b.items.count))
+        }
+        let updateSeconds = clock.lap()
+
+        let flatAdvantages = b.advantages.flatMap { $0 }
+        let lengths = b.groups.flatMap { $0.completions.map(\.tokens.count) }
+        let all = b.scored.scores, n = Double(all.count)
+        let mean = all.reduce(0, +) / n
+        var metrics = [
+            Metric("reward_mean", mean),
+            Metric("reward_std", (all.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot()),
+        ]
+        for (name, values) in b.scored.components where name != reward.name {
+            metrics.append(Metric("reward_" + name, values.reduce(0, +) / n))
+        }
+        let perToken = Double(max(tokens, 1))
+        metrics += [
+            Metric("loss", loss),
+            Metric("advantage_abs_mean", flatAdvantages.reduce(0) { $0 + abs($1) } / n),
+            Metric("kl", reference == nil ? .nan : klSum / perToken),
+            Metric("entropy", entropySum / perToken),
+            Metric("length_mean", Double(lengths.reduce(0, +)) / n),
+            Metric("length_min", Double(lengths.min() ?? 0)),
+            Metric("length_max", Double(lengths.max() ?? 0)),
+            Metric("truncated_fraction", Double(b.groups.flatMap(\.completions).filter(\.truncated).count) / n),
+            Metric("zero_spread_fraction", Double(b.rewards.filter { Set($0).count == 1 }.count) / Double(b.rewards.count)),
+            Metric("clip_fraction", Double(clipped) / perToken),
+            Metric("sampler_logprob_mismatch", mismatch / perToken),
+            // A batch's sampling, reward and reference time is charged to the step that sampled it.
+            Metric("sample_seconds", fresh ? b.seconds.sample : 0), Metric("reward_seconds", fresh ? b.seconds.reward : 0),
+            Metric("reference_seconds", fresh ? b.seconds.reference : 0), Metric("update_seconds", updateSeconds),
+        ]
+        guard fresh else { return TaskStep(metrics: metrics, tokens: 0) }
+        var rows: [RolloutRow] = []
+        for (i, item) in b.items.enumerated() {
+            let completion = b.groups[item.group].completions[item.sample]
+            rows.append(RolloutRow(
+                example: b.groups[item.group].example, sample: item.sample, reward: all[i],
+                components: b.scored.components.filter { $0.name != reward.name }.map { Metric($0.name, $0.values[i]) },
+                advantage: flatAdvantages[i], length: completion.tokens.count, truncated: completion.truncated,
+                completion: completion.text))
+        }
+        return TaskStep(metrics: metrics, tokens: lengths.reduce(0, +), rollouts: rows)
+    }
+
+    func sampleBatch(step: Int, examples batch: [Int], progress: @escaping (PhaseProgress) -> Void) throws -> SampledBatch {
+        let clock = Stopwatch()
+        let groups = try sampler.sample(
+            policy: policy, prompts: batch.map { ($0, prompts[$0]) }, samples: config.samples, seed: seed, purpose: "rollout",
+            step: step, onToken: { progress(PhaseProgress(step: step, phase: "sampling", done: $0, total: $1)) })
         let sampleSeconds = clock.lap()
 
         let scored = try reward.score(groups.flatMap { g in
@@ -91,90 +189,29 @@ public final class PolicyGradientTask: TrainingTask {
                                             references: examples[g.example].references, completionTokens: $0.answerLength) }
         })
         let rewards = regroup(scored.scores, like: groups)
-        let advantages = objective.advantages(rewards)
-        let weights = objective.weights(lengths: groups.map { $0.completions.map(\.tokens.count) }, maxNewTokens: config.maxNewTokens)
         let rewardSeconds = clock.lap()
 
-        // Completions in group-major order, the unit of micro-batching.
         var items: [(group: Int, sample: Int)] = []
         for (g, group) in groups.enumerated() { for s in group.completions.indices { items.append((g, s)) } }
-
-        var referenceLogProbs: [[Float]]? = nil
-        if let reference {
-            referenceLogProbs = []
+        func score(_ model: Llama?, _ phase: String) -> [[Float]]? {
+            guard let model else { return nil }
+            var out: [[Float]] = []
             for start in stride(from: 0, to: items.count, by: config.microBatch) {
                 let part = Array(items[start..<min(start + config.microBatch, items.count)])
-                let (batch, targets, spans) = sequences(part, groups)
-                let lp = reference.scoreLogProbs(batch, targets: targets, temperature: config.temperature)
-                referenceLogProbs! += spans.map { Array(lp[$0]) }
-                progress(PhaseProgress(step: step, phase: "reference", done: start + part.count, total: items.count))
+                let (tokenBatch, targets, spans) = sequences(part, groups)
+                let lp = model.scoreLogProbs(tokenBatch, targets: targets, temperature: config.temperature)
+                out += spans.map { Array(lp[$0]) }
+                progress(PhaseProgress(step: step, phase: phase, done: start + part.count, total: items.count))
             }
+            return out
         }
-        let referenceSeconds = clock.lap()
-
-        var loss = 0.0, klSum = 0.0, entropySum = 0.0, clipped = 0, tokens = 0, mismatch = 0.0
-        for start in stride(from: 0, to: items.count, by: config.microBatch) {
-            let part = Array(items[start..<min(start + config.microBatch, items.count)])
-            let (batch, targets, spans) = sequences(part, groups)
-            let acts = policy.forward(batch)
-            let (lp, entropy) = policy.tokenLogProbsAndEntropies(acts, targets: targets, temperature: config.temperature)
-            var dLogProb = [Float](repeating: 0, count: targets.count)
-            for (k, (item, span)) in zip(part, spans).enumerated() {
-                let completion = groups[item.group].completions[item.sample]
-                let current = Array(lp[span])
-                let terms = CompletionTerms(
-                    logProbs: current, oldLogProbs: current, referenceLogProbs: referenceLogProbs?[start + k],
-                    advantage: advantages[item.group][item.sample], weight: weights[item.group][item.sample])
-                let out = objective.loss(terms)
-                for (t, d) in zip(span, out.dLogProbs) { dLogProb[t] = d }
-                loss += out.loss
-                clipped += out.clippedTokens
-                klSum += referenceLogProbs.map { ref in zip(current, ref[start + k]).reduce(0.0) { $0 + k3(Double($1.1) - Double($1.0)) } } ?? 0
-                entropySum += entropy[span].reduce(0.0) { $0 + Double($1) }
-                mismatch += zip(current, completion.samplingLogProbs).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) }
-                tokens += span.count
-            }
-            policy.backward(acts, targets: targets, dLogProb: dLogProb, temperature: config.temperature)
-            progress(PhaseProgress(step: step, phase: "update", done: start + part.count, total: items.count))
-        }
-        let updateSeconds = clock.lap()
-
-        let flatAdvantages = advantages.flatMap { $0 }
-        let lengths = groups.flatMap { $0.completions.map(\.tokens.count) }
-        let all = scored.scores, n = Double(all.count)
-        let mean = all.reduce(0, +) / n
-        var metrics = [
-            Metric("reward_mean", mean),
-            Metric("reward_std", (all.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot()),
-        ]
-        for (name, values) in scored.components where name != reward.name {
-            metrics.append(Metric("reward_" + name, values.reduce(0, +) / n))
-        }
-        metrics += [
-            Metric("loss", loss),
-            Metric("advantage_abs_mean", flatAdvantages.reduce(0) { $0 + abs($1) } / n),
-            Metric("kl", reference == nil ? .nan : klSum / Double(max(tokens, 1))),
-            Metric("entropy", entropySum / Double(max(tokens, 1))),
-            Metric("length_mean", Double(lengths.reduce(0, +)) / n),
-            Metric("length_min", Double(lengths.min() ?? 0)),
-            Metric("length_max", Double(lengths.max() ?? 0)),
-            Metric("truncated_fraction", Double(groups.flatMap(\.completions).filter(\.truncated).count) / n),
-            Metric("zero_spread_fraction", Double(rewards.filter { Set($0).count == 1 }.count) / Double(rewards.count)),
-            Metric("clip_fraction", Double(clipped) / Double(max(tokens, 1))),
-            Metric("sampler_logprob_mismatch", mismatch / Double(max(tokens, 1))),
-            Metric("sample_seconds", sampleSeconds), Metric("reward_seconds", rewardSeconds),
-            Metric("reference_seconds", referenceSeconds), Metric("update_seconds", updateSeconds),
-        ]
-        var rows: [RolloutRow] = []
-        for (i, item) in items.enumerated() {
-            let completion = groups[item.group].completions[item.sample]
-            rows.append(RolloutRow(
-                example: groups[item.group].example, sample: item.sample, reward: all[i],
-                components: scored.components.filter { $0.name != reward.name }.map { Metric($0.name, $0.values[i]) },
-                advantage: flatAdvantages[i], length: completion.tokens.count, truncated: completion.truncated,
-                completion: completion.text))
-        }
-        return TaskStep(metrics: metrics, tokens: lengths.reduce(0, +), rollouts: rows)
+        let referenceLogProbs = score(reference, "reference")
+        let oldLogProbs = score(config.iterations > 1 ? policy : nil, "old policy")
+        return SampledBatch(
+            firstStep: step, groups: groups, scored: scored, rewards: rewards, advantages: objective.advantages(rewards),
+            weights: objective.weights(lengths: groups.map { $0.completions.map(\.tokens.count) }, maxNewTokens: config.maxNewTokens),
+            items: items, referenceLogProbs: referenceLogProbs, oldLogProbs: oldLogProbs,
+            seconds: (sampleSeconds, rewardSeconds, clock.lap()))
     }
 
     /// Prompt + completion sequences of some completions, left-padded, with next-token targets on the

@@ -46,6 +46,10 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
     public var scaleRewards: GRPOObjective.RewardScaling
     public var epsilon: Double
     public var epsilonHigh: Double
+    /// GRPO: TRL ≥ 1's use_bias_correction_kl (ρ·D instead of D).
+    public var biasCorrectedKL: Bool
+    /// μ: optimizer steps per sampled batch.
+    public var iterations: Int
     public var logReferenceKL: Bool
     public var checkpointEvery: Int
     public var sampleEvery: Int
@@ -60,7 +64,7 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
             steps: 100, promptsPerStep: 4, samples: 2, maxNewTokens: 128, maxPromptTokens: 512, temperature: 1, topK: 0, topP: 1,
             learningRate: 1e-6, warmupRatio: 0.05, maxGradNorm: 1, weightDecay: 0, microBatch: 4, beta: 0, clip: 0.5,
             lengthConstant: 0, tokenMean: false, aggregation: .bnpo, scaleRewards: .group, epsilon: 0.2, epsilonHigh: 0.2,
-            logReferenceKL: false, checkpointEvery: 10, sampleEvery: 10, seed: 0)
+            biasCorrectedKL: false, iterations: 1, logReferenceKL: false, checkpointEvery: 10, sampleEvery: 10, seed: 0)
         switch method {
         case "refalign": break
         case "grpo":
@@ -106,6 +110,7 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
         try check(learningRate >= 0 && warmupRatio >= 0 && warmupRatio < 1 && maxGradNorm > 0, "learning rate ≥ 0, warm-up ratio in [0, 1), max grad norm > 0")
         try check(beta >= 0 && clip > 0 && epsilon > 0 && epsilonHigh > 0, "beta ≥ 0, clip, epsilon and epsilon-high > 0")
         try check(method != "rloo" || samples >= 2, "rloo needs at least 2 samples per prompt (a leave-one-out baseline)")
+        try check(iterations >= 1 && (checkpointEvery % iterations == 0), "iterations μ ≥ 1, and checkpoint-every a multiple of μ (a checkpoint inside a sampled batch could not resume it)")
     }
 }
 
@@ -120,7 +125,7 @@ public enum AlignmentJob {
         switch c.method {
         case "refalign": return RefAlignObjective(lengthConstant: c.lengthConstant, clip: c.clip, tokenMean: c.tokenMean)
         case "grpo": return GRPOObjective(beta: c.beta, epsilon: c.epsilon, epsilonHigh: c.epsilonHigh, aggregation: c.aggregation,
-                                          scaleRewards: c.scaleRewards)
+                                          scaleRewards: c.scaleRewards, biasCorrectedKL: c.biasCorrectedKL)
         case "rloo": return RLOOObjective()
         default: throw TrainingError("no method \(c.method)")
         }
@@ -175,7 +180,7 @@ public enum AlignmentJob {
             config: PolicyGradientConfig(
                 samples: c.samples, maxNewTokens: c.maxNewTokens, maxPromptTokens: c.maxPromptTokens,
                 sampling: SamplingConfig(temperature: c.temperature, topK: c.topK, topP: c.topP), microBatch: c.microBatch,
-                logReferenceKL: c.logReferenceKL),
+                logReferenceKL: c.logReferenceKL, iterations: c.iterations),
             seed: c.seed)
         let loop = TrainerConfig(
             steps: c.steps, batchSize: c.promptsPerStep, learningRate: c.learningRate,

@@ -45,6 +45,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "GRPO loss aggregation: bnpo, grpo, dr_grpo, dapo.") var aggregation: String?
     @Option(help: "GRPO reward scaling: group, batch, none.") var scaleRewards: String?
     @Option(help: "Completions per forward/backward pass.") var microBatch: Int?
+    @Option(help: "μ: optimizer steps per sampled batch (GRPO's num_iterations; ε-clipping acts when > 1).") var iterations: Int?
+    @Option(help: "GRPO's ε (lower clip).") var epsilon: Double?
+    @Option(help: "GRPO's ε_high (upper clip; DAPO's clip-higher).") var epsilonHigh: Double?
+    @Flag(help: "Log KL to the initial policy for methods without a KL term (scores a frozen copy each step).") var logKL = false
     @Option(help: "Seed of initialisation (tiny), data order and every sampling stream.") var seed: UInt64?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
     @Option(help: "Steps between logged greedy samples.") var sampleEvery: Int?
@@ -61,7 +65,8 @@ struct TrainCommand: ParsableCommand {
             ("maxNewTokens", maxNewTokens), ("maxPromptTokens", maxPromptTokens), ("temperature", temperature.map { Double($0) }),
             ("topK", topK), ("topP", topP.map { Double($0) }), ("learningRate", learningRate), ("beta", beta), ("clip", clip),
             ("lengthConstant", lengthConstant), ("aggregation", aggregation), ("scaleRewards", scaleRewards),
-            ("microBatch", microBatch), ("seed", seed), ("checkpointEvery", checkpointEvery), ("sampleEvery", sampleEvery),
+            ("microBatch", microBatch), ("iterations", iterations), ("epsilon", epsilon), ("epsilonHigh", epsilonHigh),
+            ("logReferenceKL", logKL ? true : nil), ("seed", seed), ("checkpointEvery", checkpointEvery), ("sampleEvery", sampleEvery),
         ]
         for case let (key, value?) in given { overrides[key] = value }
         var job = try AlignmentJobConfig.resolve(method: method, preset: config, overrides: overrides)

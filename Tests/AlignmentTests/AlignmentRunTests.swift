@@ -95,6 +95,20 @@ struct AlignmentRunTests {
         #expect(t.train["grad_norm"]!.allSatisfy { $0.isFinite })
     }
 
+    /// μ = 2: each sampled batch takes two updates; the second is off-policy (ratios ≠ 1, clipping on).
+    @Test func twoUpdatesPerSampledBatch() throws {
+        var c = try Self.config("grpo", data: try Self.dataFile())
+        c.iterations = 2
+        c.steps = 4
+        c.learningRate = 3e-2
+        let t = try Self.run(c)
+        #expect(t.train["step"] == [1, 2, 3, 4])
+        #expect(Set(t.rollouts["step"]!) == ["1", "3"])
+        let clip = t.train["clip_fraction"]!
+        #expect(clip[0] == 0 && clip[2] == 0, "the first update of a batch is on-policy")
+        #expect(clip[1] > 0 || clip[3] > 0, "the second update of a batch clips some ratios")
+    }
+
     @Test func malformedDataIsAnErrorNamingFileLineAndField() throws {
         let path = temporaryDirectory() + "/bad.jsonl"
         try Data("{\"prompt\": \"a\", \"reference\": \"b\"}\n{\"prompt\": \"a\"}\n".utf8).write(to: URL(fileURLWithPath: path))
