@@ -33,6 +33,8 @@ def main():
     p.add_argument("--key", default="m,in,out")
     p.add_argument("--extra", default="", help="further numeric fields to report, comma-separated")
     p.add_argument("--out", required=True)
+    p.add_argument("--lower-is-better", action="store_true",
+                   help="the metric is a time or a size: report the speed-up reference/ours instead of ours/reference")
     args = p.parse_args()
     keys = args.key.split(",")
     extra = [f for f in args.extra.split(",") if f]
@@ -46,11 +48,13 @@ def main():
                     store_extra.setdefault(key, {}).setdefault(field, []).append(row[field])
         print(f"{args.name}: round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
-    header = keys + [f"refalign {args.metric}", f"{args.reference_name} {args.metric}", "ratio"]
+    header = keys + [f"refalign {args.metric}", f"{args.reference_name} {args.metric}",
+                     f"{args.reference_name}/refalign" if args.lower_is_better else "ratio"]
     rows = []
     for key in ours:
         a, b = statistics.median(ours[key]), statistics.median(theirs[key])
-        rows.append(list(key) + [f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}"])
+        ratio = (b / a if a else float("inf")) if args.lower_is_better else a / b
+        rows.append(list(key) + [f"{a:.2f}", f"{b:.2f}", f"{ratio:.2f}"])
     if extra:  # further per-case figures (e.g. peak memory), medians, ours and theirs
         for field in extra:
             header += [f"refalign {field}", f"{args.reference_name} {field}"]

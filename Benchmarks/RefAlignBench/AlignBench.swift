@@ -9,9 +9,9 @@ import Tokenizers
 import Transformer
 
 /// Alignment steps on SmolLM2 with every completion forced to full length (no stop token), as TRL's
-/// side forces it: {"bench": CASE, "unit": "s/step", "value": median step seconds, "sample_s",
-/// "reward_s", "update_s" (reference scoring included), "peak_rss_gb"}. Each timed step includes the
-/// AdamW update. Reward: BLEU (the same function on both sides).
+/// side forces it. Rows {"bench": "CASE_step" | "CASE_sampling" | "CASE_reward" | "CASE_update", "unit": "s",
+/// "value": median seconds} and {"bench": "CASE_peak_rss", "unit": "GB"}; update = reference scoring +
+/// forward/backward + clipping and AdamW. Reward: BLEU (the same definition on both sides).
 ///   refalign  4 prompts × K = 2, 128 new tokens, no reference model
 ///   grpo      4 prompts × G = 8, 128 new tokens, β = 0.04 (frozen reference scored), bnpo
 ///   memory    4 prompts × 8 × (256 prompt + 256 new) tokens, GRPO, one step: the peak RSS of the
@@ -39,6 +39,7 @@ struct AlignBench: ParsableCommand {
             return turns[0]
         }
         for name in cases.split(separator: ",") {
+            // A process per case in Scripts/benchmark, so each peak RSS is its own.
             let policy = try Llama.load(gguf: file)
             var examples = prompts.map { AlignmentExample(messages: [ChatMessage(role: "user", content: $0)], references: [$0]) }
             var samples = 2, newTokens = 128, maxPromptTokens = 512, steps = repeats
@@ -74,7 +75,11 @@ struct AlignBench: ParsableCommand {
             }
             let timed = steps == 0 ? rows : Array(rows.dropFirst())
             let median = timed.sorted { $0.total < $1.total }[timed.count / 2]
-            print(#"{"bench":"align_\#(name)","unit":"s/step","value":\#(median.total),"sample_s":\#(median.sample),"reward_s":\#(median.reward),"update_s":\#(median.update),"peak_rss_gb":\#(peakRSSGigabytes())}"#)
+            let peak = peakRSSGigabytes()
+            for (part, unit, value) in [("step", "s", median.total), ("sampling", "s", median.sample), ("reward", "s", median.reward),
+                                        ("update", "s", median.update), ("peak_rss", "GB", peak)] {
+                print(#"{"bench":"\#(name)_\#(part)","unit":"\#(unit)","value":\#(value),"peak_rss_gb":\#(peak)}"#)
+            }
         }
     }
 }

@@ -27,9 +27,9 @@ scoring, reported separately as `scoring_s`: the no-grad `_get_per_token_logps_a
 --warmup steps are dropped; each figure is the median over the --steps measured steps.
 
 Prints one JSON line per figure, as Scripts/reference/llm_torch.py does:
-  {"bench": "trl_grpo_step", "unit": "s", "value": …, "peak_rss_gb": …, "sampling_s": …, "reward_s": …,
+  {"bench": "grpo_step", "unit": "s", "value": …, "peak_rss_gb": …, "sampling_s": …, "reward_s": …,
    "update_s": …, "scoring_s": …, "completion_tokens": …, "steps": …}
-  and one row per part: bench "<case>_sampling" / "_reward" / "_update" (unit s), and "<case>_peak_rss" (GB).
+  and one row per part (the same bench names as refalign-bench align, so Benchmarks/compare.py pairs them): bench "<case>_sampling" / "_reward" / "_update" (unit s), and "<case>_peak_rss" (GB).
 peak_rss_gb is the process's peak RSS so far (ru_maxrss): the refalign case runs first, so the grpo row's figure
 is the maximum of both (run one case per process for separate peaks).
 
@@ -208,12 +208,12 @@ def run_case(name, spec, args, model_dir, dataset):
     def report(bench, unit, value, **extra):
         print(json.dumps({"bench": bench, "unit": unit, "value": value, **extra}), flush=True)
 
-    report(f"trl_{name}_step", "s", med["step_s"], sampling_s=med["sampling_s"], reward_s=med["reward_s"],
+    report(f"{name}_step", "s", med["step_s"], sampling_s=med["sampling_s"], reward_s=med["reward_s"],
            update_s=update, scoring_s=med["scoring_s"], **common)
-    report(f"trl_{name}_sampling", "s", med["sampling_s"], peak_rss_gb=peak)
-    report(f"trl_{name}_reward", "s", med["reward_s"], peak_rss_gb=peak)
-    report(f"trl_{name}_update", "s", update, peak_rss_gb=peak)
-    report(f"trl_{name}_peak_rss", "GB", peak, peak_rss_gb=peak)
+    report(f"{name}_sampling", "s", med["sampling_s"], peak_rss_gb=peak)
+    report(f"{name}_reward", "s", med["reward_s"], peak_rss_gb=peak)
+    report(f"{name}_update", "s", update, peak_rss_gb=peak)
+    report(f"{name}_peak_rss", "GB", peak, peak_rss_gb=peak)
     del trainer, model
 
 
