@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Rewards", dependencies: ["Tensor", "Tokenizers", "Transformer"], swiftSettings: optimizedInDebug),
         .target(name: "RunRecords", dependencies: ["CHDF5", "Tensor"]),
         .target(name: "Training", dependencies: ["Tensor", "ModelFiles", "RunRecords"]),
-        .target(name: "Alignment", dependencies: ["Tensor", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training"],
+        .target(name: "Alignment", dependencies: ["Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training"],
                 swiftSettings: optimizedInDebug),
         .target(name: "Figures", dependencies: ["RunRecords"]),
         .target(name: "Experiments", dependencies: ["Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training", "Alignment"]),

@@ -214,20 +214,10 @@ public final class PolicyGradientTask: TrainingTask {
             seconds: (sampleSeconds, rewardSeconds, clock.lap()))
     }
 
-    /// Prompt + completion sequences of some completions, left-padded, with next-token targets on the
-    /// rows that predict completion tokens, and each completion's target rows.
+    /// Prompt + completion sequences of some completions with targets on their completion rows.
     func sequences(_ part: [(group: Int, sample: Int)], _ groups: [RolloutGroup]) -> (TokenBatch, [Int32], [Range<Int>]) {
-        let seqs = part.map { groups[$0.group].prompt + groups[$0.group].completions[$0.sample].tokens }
-        let batch = TokenBatch(leftPadding: seqs)
-        var targets = [Int32](repeating: -1, count: batch.tokens.count)
-        var spans: [Range<Int>] = []
-        for (b, item) in part.enumerated() {
-            let completion = groups[item.group].completions[item.sample].tokens
-            let first = (b + 1) * batch.seq - completion.count - 1  // the row predicting the first completion token
-            for (k, token) in completion.enumerated() { targets[first + k] = token }
-            spans.append(first..<first + completion.count)
-        }
-        return (batch, targets, spans)
+        let completions = part.map { groups[$0.group].completions[$0.sample].tokens }
+        return completionTargets(sequences: zip(part, completions).map { groups[$0.0.group].prompt + $0.1 }, completions: completions)
     }
 
     /// Held-out evaluation is `refalign evaluate`'s job; training logs only its own rollouts.

@@ -13,21 +13,7 @@ public enum AlignmentData {
     public static func read(_ path: String, requireReferences: Bool = true) throws -> [AlignmentExample] {
         let examples = try readJSONLines(path).map { line, object -> AlignmentExample in
             let at = "\(path):\(line)"
-            let messages: [ChatMessage]
-            switch object["prompt"] {
-            case let text as String:
-                messages = [ChatMessage(role: "user", content: text)]
-            case let turns as [Any]:
-                messages = try turns.enumerated().map { i, turn in
-                    guard let turn = turn as? [String: Any], let role = turn["role"] as? String, let content = turn["content"] as? String else {
-                        throw DataError("\(at): prompt[\(i)] must be {\"role\": string, \"content\": string}")
-                    }
-                    return ChatMessage(role: role, content: content)
-                }
-                guard !messages.isEmpty else { throw DataError("\(at): field \"prompt\" is an empty conversation") }
-            case nil: throw DataError("\(at): missing field \"prompt\"")
-            default: throw DataError("\(at): field \"prompt\" must be a string or a list of {\"role\", \"content\"} messages")
-            }
+            let messages = try promptMessages(object["prompt"], at: at)
             let references: [String]
             switch (object["reference"], object["references"]) {
             case (let r as String, nil): references = [r]
@@ -47,6 +33,48 @@ public enum AlignmentData {
         }
         guard !examples.isEmpty else { throw DataError("\(path): no examples") }
         return examples
+    }
+
+    /// Preference lines in TRL's field names: {"prompt", "chosen", "rejected"}, each a string or a
+    /// conversation (the prompt's messages; for chosen/rejected the content of the last assistant turn).
+    public static func readPairs(_ path: String) throws -> [(example: AlignmentExample, chosen: String, rejected: String)] {
+        let pairs = try readJSONLines(path).map { line, object -> (example: AlignmentExample, chosen: String, rejected: String) in
+            let at = "\(path):\(line)"
+            let messages = try promptMessages(object["prompt"], at: at)
+            func answer(_ field: String) throws -> String {
+                switch object[field] {
+                case let text as String: return text
+                case let turns as [[String: Any]]:
+                    guard let last = turns.last(where: { $0["role"] as? String == "assistant" }), let content = last["content"] as? String else {
+                        throw DataError("\(at): field \"\(field)\" has no assistant message with string content")
+                    }
+                    return content
+                case nil: throw DataError("\(at): missing field \"\(field)\"")
+                default: throw DataError("\(at): field \"\(field)\" must be a string or a list of messages")
+                }
+            }
+            return (AlignmentExample(messages: messages, references: [], source: at), try answer("chosen"), try answer("rejected"))
+        }
+        guard !pairs.isEmpty else { throw DataError("\(path): no pairs") }
+        return pairs
+    }
+
+    static func promptMessages(_ value: Any?, at: String) throws -> [ChatMessage] {
+        switch value {
+        case let text as String:
+            return [ChatMessage(role: "user", content: text)]
+        case let turns as [Any]:
+            let messages = try turns.enumerated().map { i, turn -> ChatMessage in
+                guard let turn = turn as? [String: Any], let role = turn["role"] as? String, let content = turn["content"] as? String else {
+                    throw DataError("\(at): prompt[\(i)] must be {\"role\": string, \"content\": string}")
+                }
+                return ChatMessage(role: role, content: content)
+            }
+            guard !messages.isEmpty else { throw DataError("\(at): field \"prompt\" is an empty conversation") }
+            return messages
+        case nil: throw DataError("\(at): missing field \"prompt\"")
+        default: throw DataError("\(at): field \"prompt\" must be a string or a list of {\"role\", \"content\"} messages")
+        }
     }
 
     /// Benchmarks in ../shared/bleuberi_data that `prepare` turns into training or evaluation files.

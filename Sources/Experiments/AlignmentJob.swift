@@ -51,6 +51,18 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
     /// μ: optimizer steps per sampled batch.
     public var iterations: Int
     public var logReferenceKL: Bool
+    /// DPO pairs: data (lines {"prompt", "chosen", "rejected"}), reference-vs-sample, best-vs-worst.
+    public var pairs: String
+    /// DPO loss: sigmoid or ipo.
+    public var dpoLoss: DPOObjective.Loss
+    public var labelSmoothing: Double
+    /// SimPO's target margin γ.
+    public var gamma: Double
+    /// Held-out data (SFT's NLL every `evalEvery` steps); empty: none.
+    public var evalData: String
+    public var evalEvery: Int
+    /// Where DPO's reference log-probs are cached.
+    public var cacheDirectory: String
     public var checkpointEvery: Int
     public var sampleEvery: Int
     public var seed: UInt64
@@ -64,12 +76,17 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
             steps: 100, promptsPerStep: 4, samples: 2, maxNewTokens: 128, maxPromptTokens: 512, temperature: 1, topK: 0, topP: 1,
             learningRate: 1e-6, warmupRatio: 0.05, maxGradNorm: 1, weightDecay: 0, microBatch: 4, beta: 0, clip: 0.5,
             lengthConstant: 0, tokenMean: false, aggregation: .bnpo, scaleRewards: .group, epsilon: 0.2, epsilonHigh: 0.2,
-            biasCorrectedKL: false, iterations: 1, logReferenceKL: false, checkpointEvery: 10, sampleEvery: 10, seed: 0)
+            biasCorrectedKL: false, iterations: 1, logReferenceKL: false, pairs: "reference-vs-sample", dpoLoss: .sigmoid,
+            labelSmoothing: 0, gamma: 0.25, evalData: "", evalEvery: 10, cacheDirectory: ".cache", checkpointEvery: 10,
+            sampleEvery: 10, seed: 0)
         switch method {
         case "refalign": break
         case "grpo":
             c.reward = "bleu"; c.samples = 8; c.temperature = 0.9; c.topK = 50; c.beta = 0.04; c.maxGradNorm = 0.2
         case "rloo": c.reward = "bleu"
+        case "dpo": c.beta = 0.1
+        case "simpo": c.beta = 2.5
+        case "sft": c.learningRate = 5e-6
         default: throw TrainingError("no method \(method) (known: \(AlignmentJob.methods.joined(separator: ", ")))")
         }
         return c
@@ -110,12 +127,14 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
         try check(learningRate >= 0 && warmupRatio >= 0 && warmupRatio < 1 && maxGradNorm > 0, "learning rate ≥ 0, warm-up ratio in [0, 1), max grad norm > 0")
         try check(beta >= 0 && clip > 0 && epsilon > 0 && epsilonHigh > 0, "beta ≥ 0, clip, epsilon and epsilon-high > 0")
         try check(method != "rloo" || samples >= 2, "rloo needs at least 2 samples per prompt (a leave-one-out baseline)")
+        try check(method != "simpo" || samples >= 2, "simpo needs at least 2 samples per prompt (a best and a worst)")
+        try check(labelSmoothing >= 0 && labelSmoothing < 0.5, "label smoothing must be in [0, 0.5)")
         try check(iterations >= 1 && (checkpointEvery % iterations == 0), "iterations μ ≥ 1, and checkpoint-every a multiple of μ (a checkpoint inside a sampled batch could not resume it)")
     }
 }
 
 public enum AlignmentJob {
-    public static let methods = ["refalign", "grpo", "rloo"]
+    public static let methods = ["refalign", "grpo", "rloo", "dpo", "simpo", "sft"]
 
     /// The tiny Llama of `--model tiny`: SmolLM2's tokenizer and template, 2 layers of width 64, random weights.
     public static let tinyConfig = LlamaConfig(vocabSize: 49152, hiddenSize: 64, intermediateSize: 128, layers: 2, heads: 4,
@@ -129,6 +148,52 @@ public enum AlignmentJob {
         case "rloo": return RLOOObjective()
         default: throw TrainingError("no method \(c.method)")
         }
+    }
+
+    /// DPO's pairs and their reference sums (from the cache when it holds this key).
+    static func dpoPairs(_ c: AlignmentJobConfig, examples: inout [AlignmentExample], policy: Llama, format: ChatFormat,
+                         similarity: (any Reward)?) throws -> (pairs: [PreferencePair], reference: [(chosen: Double, rejected: Double)]) {
+        var pairs: [PreferencePair] = []
+        switch c.pairs {
+        case "data":
+            let lines = try AlignmentData.readPairs(c.data)
+            examples = lines.map(\.example)
+            pairs = lines.enumerated().map { i, line in
+                PreferencePair(example: i, chosen: format.answerTokens(line.chosen, maxTokens: c.maxNewTokens),
+                               rejected: format.answerTokens(line.rejected, maxTokens: c.maxNewTokens))
+            }
+        case "reference-vs-sample", "best-vs-worst":
+            let best = c.pairs == "best-vs-worst"
+            let sampler = RolloutSampler(format: format, maxNewTokens: c.maxNewTokens,
+                                         sampling: SamplingConfig(temperature: c.temperature, topK: c.topK, topP: c.topP))
+            let prompts = examples.enumerated().map { ($0.offset, format.promptTokens($0.element.messages, maxTokens: c.maxPromptTokens)) }
+            let groups = try sampler.sample(policy: policy, prompts: prompts, samples: best ? c.samples : 1, seed: c.seed, purpose: "pairs", step: 0)
+            for g in groups {
+                if !best {
+                    pairs.append(PreferencePair(example: g.example, chosen: format.answerTokens(examples[g.example].references[0], maxTokens: c.maxNewTokens),
+                                                rejected: g.completions[0].tokens))
+                    continue
+                }
+                guard let similarity else { throw TrainingError("best-vs-worst pairs need a --reward") }
+                let scores = try similarity.score(g.completions.map {
+                    RewardInput(prompt: examples[g.example].promptText, completion: $0.text, references: examples[g.example].references,
+                                completionTokens: $0.answerLength)
+                }).scores
+                let hi = scores.indices.max { scores[$0] < scores[$1] }!, lo = scores.indices.min { scores[$0] < scores[$1] }!
+                if scores[hi] > scores[lo] {
+                    pairs.append(PreferencePair(example: g.example, chosen: g.completions[hi].tokens, rejected: g.completions[lo].tokens))
+                }
+            }
+        default: throw TrainingError("pairs is data, reference-vs-sample or best-vs-worst, not \(c.pairs)")
+        }
+        let settings = "pairs=\(c.pairs) prompt=\(c.maxPromptTokens) new=\(c.maxNewTokens) T=\(c.temperature) k=\(c.topK) p=\(c.topP) "
+            + "samples=\(c.samples) seed=\(c.seed) reward=\(c.reward) model=\(c.model) system=\(format.template.defaultSystemPrompt ?? "")"
+        let key = try ReferenceCache.key(files: [c.data, c.modelFile], settings: settings)
+        if let cached = ReferenceCache.load(directory: c.cacheDirectory, key: key, pairs: pairs.count) { return (pairs, cached) }
+        let prompts = examples.map { format.promptTokens($0.messages, maxTokens: c.maxPromptTokens) }
+        let chosen = sequenceLogProbs(model: policy, sequences: pairs.map { prompts[$0.example] + $0.chosen }, completions: pairs.map(\.chosen), microBatch: c.microBatch)
+        let rejected = sequenceLogProbs(model: policy, sequences: pairs.map { prompts[$0.example] + $0.rejected }, completions: pairs.map(\.rejected), microBatch: c.microBatch)
+        return (pairs, try ReferenceCache.save(directory: c.cacheDirectory, key: key, Array(zip(chosen, rejected))))
     }
 
     /// The policy, its chat format and the model's name for the run file.
@@ -172,21 +237,44 @@ public enum AlignmentJob {
     /// Builds the trainer of a run: data first (a malformed line fails before any model loads).
     public static func trainer(_ c: AlignmentJobConfig, directory: String, threads: Int) throws -> Trainer {
         try c.validate()
-        let examples = try AlignmentData.read(c.data)
-        let similarity = try RewardRegistry.make(c.reward, options: c.rewardOptions, references: examples.flatMap(\.references))
+        var examples = c.method == "dpo" && c.pairs == "data" ? [] : try AlignmentData.read(c.data)
+        let heldOut = c.evalData.isEmpty ? [] : try AlignmentData.read(c.evalData)
+        if c.method == "dpo" && c.pairs == "data" { _ = try AlignmentData.readPairs(c.data) }  // checked before any model loads
+        let needsReward = ["refalign", "grpo", "rloo", "simpo"].contains(c.method) || (c.method == "dpo" && c.pairs == "best-vs-worst")
+        let similarity = needsReward ? try RewardRegistry.make(c.reward, options: c.rewardOptions, references: examples.flatMap(\.references)) : nil
         let (policy, format) = try policy(c)
-        let task = try PolicyGradientTask(
-            policy: policy, format: format, examples: examples, objective: try objective(c), similarity: similarity,
-            config: PolicyGradientConfig(
-                samples: c.samples, maxNewTokens: c.maxNewTokens, maxPromptTokens: c.maxPromptTokens,
-                sampling: SamplingConfig(temperature: c.temperature, topK: c.topK, topP: c.topP), microBatch: c.microBatch,
-                logReferenceKL: c.logReferenceKL, iterations: c.iterations),
-            seed: c.seed)
+        let sampling = SamplingConfig(temperature: c.temperature, topK: c.topK, topP: c.topP)
+        let task: TrainingTask
+        switch c.method {
+        case "sft":
+            task = try SFTTask(policy: policy, format: format, examples: examples, heldOutExamples: heldOut,
+                               maxPromptTokens: c.maxPromptTokens, maxAnswerTokens: c.maxNewTokens, microBatch: c.microBatch)
+        case "dpo":
+            let (pairs, reference) = try dpoPairs(c, examples: &examples, policy: policy, format: format, similarity: similarity)
+            task = try PreferenceTask(
+                policy: policy, format: format, examples: examples,
+                objective: DPOObjective(beta: c.beta, labelSmoothing: c.labelSmoothing, lossType: c.dpoLoss),
+                pairs: .fixed(pairs, reference: reference), microBatch: c.microBatch, maxPromptTokens: c.maxPromptTokens, seed: c.seed)
+        case "simpo":
+            task = try PreferenceTask(
+                policy: policy, format: format, examples: examples,
+                objective: SimPOObjective(beta: c.beta, gamma: c.gamma, labelSmoothing: c.labelSmoothing),
+                pairs: .online(sampler: RolloutSampler(format: format, maxNewTokens: c.maxNewTokens, sampling: sampling),
+                               samples: c.samples, reward: similarity!),
+                microBatch: c.microBatch, maxPromptTokens: c.maxPromptTokens, seed: c.seed)
+        default:
+            task = try PolicyGradientTask(
+                policy: policy, format: format, examples: examples, objective: try objective(c), similarity: similarity!,
+                config: PolicyGradientConfig(
+                    samples: c.samples, maxNewTokens: c.maxNewTokens, maxPromptTokens: c.maxPromptTokens, sampling: sampling,
+                    microBatch: c.microBatch, logReferenceKL: c.logReferenceKL, iterations: c.iterations),
+                seed: c.seed)
+        }
         let loop = TrainerConfig(
             steps: c.steps, batchSize: c.promptsPerStep, learningRate: c.learningRate,
             schedule: .constantWithWarmup(warmupSteps: Int((c.warmupRatio * Double(c.steps)).rounded(.up))),
             adamW: AdamWConfig(weightDecay: Float(c.weightDecay)), maxGradNorm: c.maxGradNorm, checkpointEvery: c.checkpointEvery,
-            evaluateEvery: 0, sampleEvery: c.sampleEvery, seed: c.seed)
+            evaluateEvery: heldOut.isEmpty ? 0 : c.evalEvery, sampleEvery: c.sampleEvery, seed: c.seed)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var object = try JSONSerialization.jsonObject(with: encoder.encode(c)) as! [String: Any]

@@ -9,7 +9,7 @@ import Training
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Align a policy with reference answers: RefAlign, BLEUBERI-style GRPO or RLOO.",
+        abstract: "Align a policy with reference answers: RefAlign, BLEUBERI-style GRPO, RLOO, DPO, online SimPO or SFT.",
         discussion: """
             Each step samples --samples completions for each of --prompts-per-step prompts (KV-cached, one \
             random stream per completion), scores them against the references with --reward, turns rewards \
@@ -19,13 +19,16 @@ struct TrainCommand: ParsableCommand {
               refalign  K=2, T=1, reward bertscore (MiniLM layer 6), C=0, clip ε=0.5, LR 1e-6, no KL
               grpo      G=8, T=0.9, top-k 50, reward bleu, β=0.04 (k3 KL to the initial policy), bnpo, LR 1e-6, grad clip 0.2
               rloo      K=2, T=1, reward bleu, leave-one-out baseline, LR 1e-6
+              dpo       TRL's sigmoid loss, β=0.1 (--dpo-loss ipo, --label-smoothing for cDPO), pairs --pairs             reference-vs-sample (chosen = the reference, rejected = a base-policy sample), best-vs-worst (of K base             samples under --reward, ties skipped) or data (lines {"prompt", "chosen", "rejected"}); reference             log-probs computed once and cached in .cache/
+              simpo     online: K=2 current-policy samples, best ≻ worst under --reward (bertscore), β=2.5, γ=0.25
+              sft       token-mean NLL on the references, LR 5e-6; --eval-data logs held-out NLL
             Data: JSONL lines {"prompt": text or [{"role","content"}...], "reference": text} or "references": [...] \
             (make one with `refalign prepare-data`). The run file (run.h5) records /train metrics per step and \
             every sampled completion in /rollouts; kill the run and add --resume to continue.
             """)
 
     @OptionGroup var options: RunOptions
-    @Option(help: "refalign, grpo or rloo.") var method: String
+    @Option(help: "refalign, grpo, rloo, dpo, simpo or sft.") var method: String
     @Option(help: "Policy: smollm2, tiny (a 2-layer random Llama with SmolLM2's tokenizer) or a GGUF path.") var model: String?
     @Option(help: "JSONL training data.") var data: String?
     @Option(help: "Reward: \(RewardRegistry.names.joined(separator: ", ")).") var reward: String?
@@ -39,7 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Top-k sampling (0: off).") var topK: Int?
     @Option(help: "Top-p sampling (1: off).") var topP: Float?
     @Option(help: "Peak learning rate (constant after warm-up).") var learningRate: Double?
-    @Option(help: "KL coefficient β (grpo).") var beta: Double?
+    @Option(help: "β: KL coefficient (grpo), DPO's β, SimPO's β.") var beta: Double?
     @Option(help: "RefAlign's advantage clip ε.") var clip: Double?
     @Option(help: "RefAlign's length constant C in (1 + 1/(C + |y|)).") var lengthConstant: Double?
     @Option(help: "GRPO loss aggregation: bnpo, grpo, dr_grpo, dapo.") var aggregation: String?
@@ -49,6 +52,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "GRPO's ε (lower clip).") var epsilon: Double?
     @Option(help: "GRPO's ε_high (upper clip; DAPO's clip-higher).") var epsilonHigh: Double?
     @Flag(help: "Log KL to the initial policy for methods without a KL term (scores a frozen copy each step).") var logKL = false
+    @Option(help: "DPO pairs: reference-vs-sample, best-vs-worst or data.") var pairs: String?
+    @Option(help: "DPO loss: sigmoid or ipo.") var dpoLoss: String?
+    @Option(help: "Label smoothing ε (cDPO; SimPO).") var labelSmoothing: Double?
+    @Option(help: "SimPO's target margin γ.") var gamma: Double?
+    @Option(help: "Held-out JSONL (SFT logs its NLL).") var evalData: String?
+    @Option(help: "Steps between held-out evaluations.") var evalEvery: Int?
     @Option(help: "Seed of initialisation (tiny), data order and every sampling stream.") var seed: UInt64?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
     @Option(help: "Steps between logged greedy samples.") var sampleEvery: Int?
@@ -66,7 +75,8 @@ struct TrainCommand: ParsableCommand {
             ("topK", topK), ("topP", topP.map { Double($0) }), ("learningRate", learningRate), ("beta", beta), ("clip", clip),
             ("lengthConstant", lengthConstant), ("aggregation", aggregation), ("scaleRewards", scaleRewards),
             ("microBatch", microBatch), ("iterations", iterations), ("epsilon", epsilon), ("epsilonHigh", epsilonHigh),
-            ("logReferenceKL", logKL ? true : nil), ("seed", seed), ("checkpointEvery", checkpointEvery), ("sampleEvery", sampleEvery),
+            ("logReferenceKL", logKL ? true : nil), ("pairs", pairs), ("dpoLoss", dpoLoss), ("labelSmoothing", labelSmoothing),
+            ("gamma", gamma), ("evalData", evalData), ("evalEvery", evalEvery), ("seed", seed), ("checkpointEvery", checkpointEvery), ("sampleEvery", sampleEvery),
         ]
         for case let (key, value?) in given { overrides[key] = value }
         var job = try AlignmentJobConfig.resolve(method: method, preset: config, overrides: overrides)
