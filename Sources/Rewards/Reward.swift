@@ -21,6 +21,11 @@ public struct RewardOutput: Sendable {
     public var scores: [Double]
     /// Named per-completion values (each as long as `scores`), in a fixed order.
     public var components: [(name: String, values: [Double])]
+
+    public init(scores: [Double], components: [(name: String, values: [Double])]) {
+        self.scores = scores
+        self.components = components
+    }
 }
 
 public struct RewardError: Error, CustomStringConvertible {
