@@ -17,7 +17,7 @@ struct RefAlignCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InfoCommand.self, CheckOpsCommand.self, GenerateCommand.self, TokenizeCommand.self, ScoreCommand.self,
-            CharacterLMCommand.self, TrainCommand.self, EvaluateCommand.self, SelectHardCommand.self, PrepareDataCommand.self,
+            CharacterLMCommand.self, TrainCommand.self, EvaluateCommand.self, SelectHardCommand.self, PrepareDataCommand.self, CalibrationCommand.self,
             RunsCommand.self, FiguresCommand.self,
         ])
 
