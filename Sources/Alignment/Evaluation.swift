@@ -56,8 +56,7 @@ public struct Evaluator: Sendable {
         let prompts = examples.enumerated().map { ($0.offset, sampler.format.promptTokens($0.element.messages, maxTokens: maxPromptTokens)) }
         let groups = try sampler.sample(policy: policy, prompts: prompts, samples: samples, seed: seed, purpose: "eval", step: 0, onToken: onToken)
         let inputs = groups.flatMap { g in
-            g.completions.map { RewardInput(prompt: examples[g.example].promptText, completion: $0.text,
-                                            references: examples[g.example].references, completionTokens: $0.answerLength) }
+            g.completions.map { examples[g.example].rewardInput($0) }
         }
         let scores = try metrics.map { try $0.reward.score(inputs).scores }  // [metric][completion]
         var rows: [EvaluationSample] = []

@@ -17,8 +17,7 @@ public func selectHardExamples(
     let prompts = examples.enumerated().map { ($0.offset, sampler.format.promptTokens($0.element.messages, maxTokens: maxPromptTokens)) }
     let groups = try sampler.sample(policy: policy, prompts: prompts, samples: 1, seed: seed, purpose: "select", step: 0, onToken: onToken)
     let scores = try reward.score(groups.map { g in
-        RewardInput(prompt: examples[g.example].promptText, completion: g.completions[0].text, references: examples[g.example].references,
-                    completionTokens: g.completions[0].answerLength)
+        examples[g.example].rewardInput(g.completions[0])
     }).scores
     let scored = groups.enumerated().map { ScoredExample(index: $0.element.example, score: scores[$0.offset], completion: $0.element.completions[0].text) }
     let hardest = scored.enumerated().sorted { ($0.element.score, $0.offset) < ($1.element.score, $1.offset) }.prefix(keep).map(\.element)

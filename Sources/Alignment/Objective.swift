@@ -52,6 +52,8 @@ public protocol PolicyObjective: Sendable {
     func reward(from similarity: any Reward) -> any Reward
     /// Advantages from the rewards of each prompt's group of completions, [groups][samples].
     func advantages(_ rewards: [[Double]]) -> [[Double]]
+    /// The same with the reward's named components grouped alike (RefAlign's safety term reads one).
+    func advantages(_ rewards: [[Double]], components: [String: [[Double]]]) throws -> [[Double]]
     /// w_i for every completion from the completions' token counts, [groups][samples].
     func weights(lengths: [[Int]], maxNewTokens: Int) -> [[Double]]
     func loss(_ terms: CompletionTerms) -> CompletionLoss
@@ -59,6 +61,7 @@ public protocol PolicyObjective: Sendable {
 
 extension PolicyObjective {
     public func reward(from similarity: any Reward) -> any Reward { similarity }
+    public func advantages(_ rewards: [[Double]], components: [String: [[Double]]]) throws -> [[Double]] { advantages(rewards) }
 }
 
 /// REINFORCE with a fixed advantage per completion: l_t = −A·ℓ_t (RefAlign, RLOO). Its value is the

@@ -185,8 +185,7 @@ public final class PolicyGradientTask: TrainingTask {
         let sampleSeconds = clock.lap()
 
         let scored = try reward.score(groups.flatMap { g in
-            g.completions.map { RewardInput(prompt: examples[g.example].promptText, completion: $0.text,
-                                            references: examples[g.example].references, completionTokens: $0.answerLength) }
+            g.completions.map { examples[g.example].rewardInput($0) }
         })
         let rewards = regroup(scored.scores, like: groups)
         let rewardSeconds = clock.lap()
@@ -208,7 +207,8 @@ public final class PolicyGradientTask: TrainingTask {
         let referenceLogProbs = score(reference, "reference")
         let oldLogProbs = score(config.iterations > 1 ? policy : nil, "old policy")
         return SampledBatch(
-            firstStep: step, groups: groups, scored: scored, rewards: rewards, advantages: objective.advantages(rewards),
+            firstStep: step, groups: groups, scored: scored, rewards: rewards,
+            advantages: try objective.advantages(rewards, components: Dictionary(scored.components.map { ($0.name, regroup($0.values, like: groups)) }, uniquingKeysWith: { first, _ in first })),
             weights: objective.weights(lengths: groups.map { $0.completions.map(\.tokens.count) }, maxNewTokens: config.maxNewTokens),
             items: items, referenceLogProbs: referenceLogProbs, oldLogProbs: oldLogProbs,
             seconds: (sampleSeconds, rewardSeconds, clock.lap()))
@@ -228,8 +228,7 @@ public final class PolicyGradientTask: TrainingTask {
         let greedy = RolloutSampler(format: format, maxNewTokens: config.maxNewTokens, sampling: .greedy)
         let group = try greedy.sample(policy: policy, prompts: [(0, prompts[0])], samples: 1, seed: seed, purpose: "display", step: step)[0]
         let completion = group.completions[0]
-        let score = try reward.score([RewardInput(prompt: examples[0].promptText, completion: completion.text,
-                                                  references: examples[0].references, completionTokens: completion.answerLength)])
+        let score = try reward.score([examples[0].rewardInput(completion)])
         return [SampleRow(prompt: examples[0].promptText, completion: completion.text, reward: score.scores[0])]
     }
 }

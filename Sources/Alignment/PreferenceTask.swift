@@ -85,8 +85,7 @@ public final class PreferenceTask: TrainingTask {
                                    step: step, onToken: { progress(PhaseProgress(step: step, phase: "sampling", done: $0, total: $1)) })
             }
             let scores = try reward.score(groups.flatMap { g in
-                g.completions.map { RewardInput(prompt: examples[g.example].promptText, completion: $0.text,
-                                                references: examples[g.example].references, completionTokens: $0.answerLength) }
+                g.completions.map { examples[g.example].rewardInput($0) }
             }).scores
             let grouped = regroup(scores, like: groups)
             var ties = 0

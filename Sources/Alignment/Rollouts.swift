@@ -5,6 +5,7 @@
 // whatever the micro-batch size, the logging cadence or which other prompts share the batch; training
 // rollouts, evaluation and display samples use different purposes. A completion ends at and includes
 // the first stop token (the end-of-turn token); one that reaches the length limit is truncated.
+import Rewards
 import Tensor
 import Tokenizers
 import Transformer
@@ -13,16 +14,25 @@ import Transformer
 public struct AlignmentExample: Sendable, Equatable {
     public var messages: [ChatMessage]
     public var references: [String]
+    /// Known-unsafe responses (safety data lines' "unsafe").
+    public var unsafe: [String]
     public var source: String
 
-    public init(messages: [ChatMessage], references: [String], source: String = "") {
+    public init(messages: [ChatMessage], references: [String], unsafe: [String] = [], source: String = "") {
         self.messages = messages
         self.references = references
+        self.unsafe = unsafe
         self.source = source
     }
 
     /// The last user turn, the prompt a reward sees.
     public var promptText: String { messages.last { $0.role == "user" }?.content ?? messages.last?.content ?? "" }
+
+    /// What a reward sees of one completion of this example.
+    public func rewardInput(_ completion: Completion) -> RewardInput {
+        RewardInput(prompt: promptText, completion: completion.text, references: references,
+                    completionTokens: completion.answerLength, unsafeReferences: unsafe)
+    }
 }
 
 /// How prompts become policy tokens and completions become text: the tokenizer, the chat template and

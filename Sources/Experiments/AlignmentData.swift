@@ -29,7 +29,22 @@ public enum AlignmentData {
             case (.some, .some): throw DataError("\(at): give \"reference\" or \"references\", not both")
             default: throw DataError("\(at): field \"reference\" must be a string and \"references\" a list of strings")
             }
-            return AlignmentExample(messages: messages, references: references, source: at)
+            var unsafe: [String] = []
+            switch object["unsafe"] {
+            case nil: break
+            case let list as [Any]:
+                unsafe = try list.enumerated().map { i, u in
+                    guard let u = u as? String else { throw DataError("\(at): unsafe[\(i)] must be a string") }
+                    return u
+                }
+            default: throw DataError("\(at): field \"unsafe\" must be a list of strings")
+            }
+            var example = AlignmentExample(messages: messages, references: references, unsafe: unsafe, source: at)
+            if let c = object["confidence"] {  // CONQORD-format SFT targets: the reference with this confidence
+                guard let c = c as? Double, (0...1).contains(c) else { throw DataError("\(at): field \"confidence\" must be a number in [0, 1]") }
+                example.references = example.references.map { ConfidenceFormat.target(answer: $0, confidence: c) }
+            }
+            return example
         }
         guard !examples.isEmpty else { throw DataError("\(path): no examples") }
         return examples

@@ -63,6 +63,10 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
     public var evalEvery: Int
     /// Where DPO's reference log-probs are cached.
     public var cacheDirectory: String
+    /// RefAlign's safety extension: the harmless advantage's weight w (0: off). Data lines need "unsafe".
+    public var safetyWeight: Double
+    /// RefAlign's confidence extension: α of the CONQORD reward (0: off); prompts get the format instruction.
+    public var confidenceAlpha: Double
     public var checkpointEvery: Int
     public var sampleEvery: Int
     public var seed: UInt64
@@ -77,7 +81,8 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
             learningRate: 1e-6, warmupRatio: 0.05, maxGradNorm: 1, weightDecay: 0, microBatch: 4, beta: 0, clip: 0.5,
             lengthConstant: 0, tokenMean: false, aggregation: .bnpo, scaleRewards: .group, epsilon: 0.2, epsilonHigh: 0.2,
             biasCorrectedKL: false, iterations: 1, logReferenceKL: false, pairs: "reference-vs-sample", dpoLoss: .sigmoid,
-            labelSmoothing: 0, gamma: 0.25, evalData: "", evalEvery: 10, cacheDirectory: ".cache", checkpointEvery: 10,
+            labelSmoothing: 0, gamma: 0.25, evalData: "", evalEvery: 10, cacheDirectory: ".cache", safetyWeight: 0,
+            confidenceAlpha: 0, checkpointEvery: 10,
             sampleEvery: 10, seed: 0)
         switch method {
         case "refalign": break
@@ -129,8 +134,18 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
         try check(method != "rloo" || samples >= 2, "rloo needs at least 2 samples per prompt (a leave-one-out baseline)")
         try check(method != "simpo" || samples >= 2, "simpo needs at least 2 samples per prompt (a best and a worst)")
         try check(labelSmoothing >= 0 && labelSmoothing < 0.5, "label smoothing must be in [0, 0.5)")
+        try check(safetyWeight >= 0 && confidenceAlpha >= 0, "safety weight and confidence α must be ≥ 0")
+        try check((safetyWeight == 0 && confidenceAlpha == 0) || method == "refalign", "--safety and --confidence extend refalign only")
         try check(iterations >= 1 && (checkpointEvery % iterations == 0), "iterations μ ≥ 1, and checkpoint-every a multiple of μ (a checkpoint inside a sampled batch could not resume it)")
     }
+}
+
+/// The CONQORD answer-format instruction as a system message (the confidence extension's prompts).
+func withConfidenceInstruction(_ e: AlignmentExample) -> AlignmentExample {
+    var e = e
+    e.messages.removeAll { $0.role == "system" }
+    e.messages.insert(ChatMessage(role: "system", content: ConfidenceFormat.instruction), at: 0)
+    return e
 }
 
 public enum AlignmentJob {
@@ -142,7 +157,9 @@ public enum AlignmentJob {
 
     public static func objective(_ c: AlignmentJobConfig) throws -> any PolicyObjective {
         switch c.method {
-        case "refalign": return RefAlignObjective(lengthConstant: c.lengthConstant, clip: c.clip, tokenMean: c.tokenMean)
+        case "refalign":
+            return RefAlignObjective(lengthConstant: c.lengthConstant, clip: c.clip, tokenMean: c.tokenMean, safetyWeight: c.safetyWeight,
+                                     confidenceAlpha: c.confidenceAlpha > 0 ? c.confidenceAlpha : nil, samples: c.samples)
         case "grpo": return GRPOObjective(beta: c.beta, epsilon: c.epsilon, epsilonHigh: c.epsilonHigh, aggregation: c.aggregation,
                                           scaleRewards: c.scaleRewards, biasCorrectedKL: c.biasCorrectedKL)
         case "rloo": return RLOOObjective()
@@ -175,10 +192,7 @@ public enum AlignmentJob {
                     continue
                 }
                 guard let similarity else { throw TrainingError("best-vs-worst pairs need a --reward") }
-                let scores = try similarity.score(g.completions.map {
-                    RewardInput(prompt: examples[g.example].promptText, completion: $0.text, references: examples[g.example].references,
-                                completionTokens: $0.answerLength)
-                }).scores
+                let scores = try similarity.score(g.completions.map { examples[g.example].rewardInput($0) }).scores
                 let hi = scores.indices.max { scores[$0] < scores[$1] }!, lo = scores.indices.min { scores[$0] < scores[$1] }!
                 if scores[hi] > scores[lo] {
                     pairs.append(PreferencePair(example: g.example, chosen: g.completions[hi].tokens, rejected: g.completions[lo].tokens))
@@ -238,6 +252,9 @@ public enum AlignmentJob {
     public static func trainer(_ c: AlignmentJobConfig, directory: String, threads: Int) throws -> Trainer {
         try c.validate()
         var examples = c.method == "dpo" && c.pairs == "data" ? [] : try AlignmentData.read(c.data)
+        if c.confidenceAlpha > 0 || (c.method == "sft" && examples.contains { $0.references.contains { $0.hasPrefix("### Answer:") } }) {
+            examples = examples.map(withConfidenceInstruction)
+        }
         let heldOut = c.evalData.isEmpty ? [] : try AlignmentData.read(c.evalData)
         if c.method == "dpo" && c.pairs == "data" { _ = try AlignmentData.readPairs(c.data) }  // checked before any model loads
         let needsReward = ["refalign", "grpo", "rloo", "simpo"].contains(c.method) || (c.method == "dpo" && c.pairs == "best-vs-worst")

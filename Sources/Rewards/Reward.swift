@@ -9,11 +9,14 @@ public struct RewardInput: Sendable {
     public var references: [String]
     /// The completion's length in policy tokens, for length-aware rewards.
     public var completionTokens: Int?
-    public init(prompt: String, completion: String, references: [String], completionTokens: Int? = nil) {
+    /// Known-unsafe responses to the prompt (RefAlign's safety extension).
+    public var unsafeReferences: [String]
+    public init(prompt: String, completion: String, references: [String], completionTokens: Int? = nil, unsafeReferences: [String] = []) {
         self.prompt = prompt
         self.completion = completion
         self.references = references
         self.completionTokens = completionTokens
+        self.unsafeReferences = unsafeReferences
     }
 }
 

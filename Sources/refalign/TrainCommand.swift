@@ -21,7 +21,8 @@ struct TrainCommand: ParsableCommand {
               rloo      K=2, T=1, reward bleu, leave-one-out baseline, LR 1e-6
               dpo       TRL's sigmoid loss, β=0.1 (--dpo-loss ipo, --label-smoothing for cDPO), pairs --pairs             reference-vs-sample (chosen = the reference, rejected = a base-policy sample), best-vs-worst (of K base             samples under --reward, ties skipped) or data (lines {"prompt", "chosen", "rejected"}); reference             log-probs computed once and cached in .cache/
               simpo     online: K=2 current-policy samples, best ≻ worst under --reward (bertscore), β=2.5, γ=0.25
-              sft       token-mean NLL on the references, LR 5e-6; --eval-data logs held-out NLL
+              sft       token-mean NLL on the references, LR 5e-6; --eval-data logs held-out NLL; data lines with             "confidence": c train CONQORD's format ("### Answer: … ### Confidence: c")
+            RefAlign extensions: --safety (w=4; harm = sim(y, reference) − max sim(y, "unsafe" responses), group-centred)             and --confidence (CONQORD's answer format, R = s + α Σ_j (s_i − s_j)(c_i − c_j), α=0.1).
             Data: JSONL lines {"prompt": text or [{"role","content"}...], "reference": text} or "references": [...] \
             (make one with `refalign prepare-data`). The run file (run.h5) records /train metrics per step and \
             every sampled completion in /rollouts; kill the run and add --resume to continue.
@@ -58,6 +59,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "SimPO's target margin γ.") var gamma: Double?
     @Option(help: "Held-out JSONL (SFT logs its NLL).") var evalData: String?
     @Option(help: "Steps between held-out evaluations.") var evalEvery: Int?
+    @Flag(help: "RefAlign's safety extension: A = A_sim + w·A_harm (data lines need \"unsafe\": [...]).") var safety = false
+    @Option(help: "w of the harmless advantage.") var safetyWeight = 4.0
+    @Flag(help: "RefAlign's confidence extension (CONQORD format and reward).") var confidence = false
+    @Option(help: "α of the confidence reward.") var confidenceAlpha = 0.1
     @Option(help: "Seed of initialisation (tiny), data order and every sampling stream.") var seed: UInt64?
     @Option(help: "Steps between checkpoints.") var checkpointEvery: Int?
     @Option(help: "Steps between logged greedy samples.") var sampleEvery: Int?
@@ -79,6 +84,8 @@ struct TrainCommand: ParsableCommand {
             ("gamma", gamma), ("evalData", evalData), ("evalEvery", evalEvery), ("seed", seed), ("checkpointEvery", checkpointEvery), ("sampleEvery", sampleEvery),
         ]
         for case let (key, value?) in given { overrides[key] = value }
+        if safety { overrides["safetyWeight"] = safetyWeight }
+        if confidence { overrides["confidenceAlpha"] = confidenceAlpha }
         var job = try AlignmentJobConfig.resolve(method: method, preset: config, overrides: overrides)
         if let model { job.model = model }
         job.modelFile = try resolveModelPath(job.model == "tiny" ? "smollm2" : job.model)
