@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "RunRecords", dependencies: ["CHDF5", "Tensor"]),
         .target(name: "Training", dependencies: ["Tensor", "ModelFiles", "RunRecords"]),
         .target(name: "Figures", dependencies: ["RunRecords"]),
-        .target(name: "Experiments", dependencies: ["Tensor", "RunRecords", "Training"]),
+        .target(name: "Experiments", dependencies: ["Tensor", "ModelFiles", "RunRecords", "Training"]),
         .executableTarget(
             name: "refalign",
             dependencies: [

@@ -65,7 +65,9 @@ extension Llama {
 
     /// Per-token log-probs without gradient (reference and old-policy scores): the inference path,
     /// which keeps one layer's activations at a time instead of all of them.
-    public func scoreLogProbs(_ batch: TokenBatch, targets: [Int32], temperature: Float = 1) -> [Float] {
+    public func scoreLogProbs(_ batch: TokenBatch, targets: [Int32], temperature: Float = 1) throws -> [Float] {
+        try validate(batch)
+        try validate(targets: targets, of: batch)
         let cache = KVCache(config, batch: batch.batch, capacity: batch.seq)
         let logits = forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask, slots: batch.seq,
                                    cache: cache, allSlots: true)
@@ -73,14 +75,18 @@ extension Llama {
     }
 
     /// Samples up to `maxNewTokens` tokens after each prompt. Sequences are drawn in order at every step
-    /// from the one `rng` stream, so a seed fixes the whole batch.
+    /// from the one `rng` stream, so a seed fixes the whole batch. Every prompt needs a token, and the
+    /// longest prompt plus `maxNewTokens` must fit the context length.
     public func generate(
         prompts: [[Int32]], maxNewTokens: Int, sampling: SamplingConfig, stopTokens: [Int32], rng: inout Xoshiro256,
         onStep: ((Int) -> Void)? = nil
-    ) -> [Generation] {
+    ) throws -> [Generation] {
+        guard maxNewTokens >= 0 else { throw ModelError("max new tokens is \(maxNewTokens), not ≥ 0") }
+        if let b = prompts.firstIndex(where: \.isEmpty) { throw ModelError("prompt \(b) of \(prompts.count) is empty") }
         let batch = TokenBatch(leftPadding: prompts)
+        try validate(batch, extraSlots: maxNewTokens)
         let B = batch.batch, V = config.vocabSize
-        guard B > 0, maxNewTokens > 0 else { return [Generation](repeating: Generation(), count: B) }
+        guard maxNewTokens > 0 else { return [Generation](repeating: Generation(), count: B) }
         let cache = KVCache(config, batch: B, capacity: batch.seq + maxNewTokens)
         var logits = forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask, slots: batch.seq, cache: cache)
         var results = [Generation](repeating: Generation(), count: B)

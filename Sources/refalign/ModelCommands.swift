@@ -71,10 +71,14 @@ struct GenerateCommand: ParsableCommand {
         var messages = [ChatMessage(role: "user", content: prompt)]
         if let system { messages.insert(ChatMessage(role: "system", content: system), at: 0) }
         let promptIDs = tokenizer.encode(template.render(messages))
-        let stop = [Int32(file["tokenizer.ggml.eos_token_id"]?.int ?? 2)]
+        let eos = file["tokenizer.ggml.eos_token_id"] ?? .uint(2)
+        guard let stopID = eos.int.flatMap(Int32.init(exactly:)), stopID >= 0, Int(stopID) < model.config.vocabSize else {
+            throw ModelError("\(file.path): tokenizer.ggml.eos_token_id is \(eos), not a token id below \(model.config.vocabSize)")
+        }
+        let stop = [stopID]
         let sampling = temperature.map { SamplingConfig(temperature: $0, topK: topK, topP: topP) } ?? .greedy
         var rng = Xoshiro256(seed: seed, stream: "sampling")
-        let generation = model.generate(prompts: [promptIDs], maxNewTokens: maxNewTokens, sampling: sampling,
+        let generation = try model.generate(prompts: [promptIDs], maxNewTokens: maxNewTokens, sampling: sampling,
                                         stopTokens: stop, rng: &rng)[0]
         let answer = generation.stopped ? Array(generation.tokens.dropLast()) : generation.tokens
         let text = tokenizer.decode(answer)
@@ -108,10 +112,7 @@ struct TokenizeCommand: ParsableCommand {
             let bpe = try ByteLevelBPE(gguf: try GGUFFile(contentsOf: path))
             encode = { bpe.encode($0) }
         }
-        let texts = try readJSONLines(input).map { line, object in  // every line checked before any output
-            guard let text = object["text"] as? String else { throw DataError("\(input):\(line): no string field \"text\"") }
-            return text
-        }
+        let texts = try readJSONLines(input).map { try $0.string("text") }  // every line checked before any output
         for text in texts { print("{\"ids\":[" + encode(text).map(String.init).joined(separator: ",") + "]}") }
     }
 }
