@@ -154,6 +154,20 @@ struct HostileModelFileTests {
         #expect(try SmolLM2.file.get().tensors.count == 272)
     }
 
+    /// The fuzzers start from these (Tests/Fuzz/make-seeds): the cut-down real files read, the
+    /// truncated ones are rejected.
+    @Test func fuzzSeedsReadOrAreRejectedAsTruncated() throws {
+        let seeds = projectRoot + "/Tests/Fuzz/seeds/"
+        let small = try GGUFFile(contentsOf: seeds + "gguf/smollm2-small.gguf")
+        #expect(small.tensors.map(\.type) == [.f32, .f32, .q4_1, .q8_0] && small["general.architecture"]?.string == "llama")
+        #expect(try small.dequantize("token_embd.weight").prefix(4) == SmolLM2.file.get().dequantize("token_embd.weight").prefix(4))
+        let synthetic = try GGUFFile(contentsOf: seeds + "gguf/synthetic-types.gguf")
+        #expect(synthetic.tensors.map(\.type) == [.f16, .bf16, .q4_0, .q5_0, .q5_1])
+        #expect(try Safetensors(contentsOf: seeds + "safetensors/minilm-small.safetensors").entries.count == 12)
+        #expect { try GGUFFile(contentsOf: seeds + "gguf/smollm2-first-256k.gguf") } throws: { "\($0)".contains("truncated") }
+        #expect { try Safetensors(contentsOf: seeds + "safetensors/minilm-first-64k.safetensors") } throws: { "\($0)".contains("truncated") }
+    }
+
     /// Every input a fuzzer crashed on, replayed: now read or rejected with an error naming the file.
     @Test(arguments: ["gguf", "safetensors"])
     func fuzzCrashersAreClearErrors(format: String) throws {
