@@ -6,7 +6,6 @@
 // UTF-8: the controls 0x04 0x06 0x13 0x14 0x16 0x1D).
 import Foundation
 import ModelFiles
-import Tensor
 
 public struct TokenizerError: Error, CustomStringConvertible {
     public let description: String

@@ -161,6 +161,8 @@ struct HostileModelFileTests {
         let small = try GGUFFile(contentsOf: seeds + "gguf/smollm2-small.gguf")
         #expect(small.tensors.map(\.type) == [.f32, .f32, .q4_1, .q8_0] && small["general.architecture"]?.string == "llama")
         #expect(try small.dequantize("token_embd.weight").prefix(4) == SmolLM2.file.get().dequantize("token_embd.weight").prefix(4))
+        let bpe = try ByteLevelBPE(gguf: GGUFFile(contentsOf: seeds + "gguf/smollm2-tokenizer.gguf"))
+        #expect(bpe.tokens.count == 1000 && bpe.decode(bpe.encode("Hello, world!")) == "Hello, world!")
         let synthetic = try GGUFFile(contentsOf: seeds + "gguf/synthetic-types.gguf")
         #expect(synthetic.tensors.map(\.type) == [.f16, .bf16, .q4_0, .q5_0, .q5_1])
         #expect(try Safetensors(contentsOf: seeds + "safetensors/minilm-small.safetensors").entries.count == 12)
