@@ -235,6 +235,17 @@ struct HostileModelTests {
         try expectLoadError(tinyLlamaGGUF([("tokenizer.ggml.tokens", "abc")]), "tokenizer.ggml.tokens is not a non-empty array")
     }
 
+    @Test func configurationsAreValidated() {
+        let base = LlamaConfig(vocabSize: 8, hiddenSize: 8, intermediateSize: 8, layers: 1, heads: 2, kvHeads: 1)
+        var cases: [(LlamaConfig, String)] = []
+        var c = base; c.ropeTheta = 0; cases.append((c, "RoPE base 0.0 is not a positive finite number"))
+        c = base; c.rmsNormEps = .nan; cases.append((c, "RMSNorm epsilon nan is not a positive finite number"))
+        c = base; c.kvHeads = -1; cases.append((c, "key-value heads is -1, not positive"))
+        c = base; c.contextLength = 0; cases.append((c, "context length is 0, not positive"))
+        for (config, message) in cases { #expect { try config.validate() } throws: { "\($0)" == message } }
+        #expect(throws: Never.self) { try base.validate() }
+    }
+
     @Test func missingAndWronglyShapedTensorsAreNamed() throws {
         try expectLoadError(tinyLlamaGGUF(dropping: "blk.0.ffn_up.weight"), "missing tensor blk.0.ffn_up.weight")
         try expectLoadError(tinyLlamaGGUF(reshaping: ("blk.0.attn_k.weight", [8, 8])), "tensor blk.0.attn_k.weight has dims [8, 8], expected [8, 4]")
