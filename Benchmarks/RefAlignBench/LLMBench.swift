@@ -34,9 +34,9 @@ struct LLMBench: ParsableCommand {
             switch name {
             case "decode":  // greedy, batch 1, 128 new tokens after a ~40-token prompt (prefill included)
                 let prompt = chat("Write a short story about a cat who learns to fly.")
-                report("decode", "tok/s", timed { _ in
+                report("decode", "tok/s", try timed { _ in
                     var rngs = [Xoshiro256(seed: 0)]
-                    _ = llama.generate(prompts: [prompt], maxNewTokens: 128, sampling: .greedy, stopTokens: [], rngs: &rngs)
+                    _ = try llama.generate(prompts: [prompt], maxNewTokens: 128, sampling: .greedy, stopTokens: [], rngs: &rngs)
                     return 128
                 })
             case "rollouts":  // 8 sequences × 128 sampled tokens at T = 1, aggregate
@@ -44,17 +44,17 @@ struct LLMBench: ParsableCommand {
                                "Explain photosynthesis in one sentence.", "What is 12 times 12?",
                                "Translate 'good morning' into French.", "Give me a recipe for pancakes.",
                                "Why is the sky blue?", "Describe a sunset over the ocean."].map(chat)
-                report("rollouts", "tok/s", timed { i in
+                report("rollouts", "tok/s", try timed { i in
                     var rngs = prompts.indices.map { Xoshiro256(seed: UInt64(i + 1), stream: "sampling/\($0)") }  // i = −1 is the warm-up
-                    _ = llama.generate(prompts: prompts, maxNewTokens: 128, sampling: SamplingConfig(temperature: 1),
+                    _ = try llama.generate(prompts: prompts, maxNewTokens: 128, sampling: SamplingConfig(temperature: 1),
                                        stopTokens: [], rngs: &rngs)
                     return 8 * 128
                 })
             case "score":  // log-probs of 8 × 256 tokens, no gradient
                 let batch = TokenBatch(leftPadding: (0..<8).map { Array(corpusIDs[$0 * 256..<($0 + 1) * 256]) })
                 let targets = (0..<batch.tokens.count).map { $0 % 256 == 255 ? Int32(-1) : batch.tokens[$0 + 1] }
-                report("score", "tok/s", timed { _ in
-                    _ = llama.scoreLogProbs(batch, targets: targets)
+                report("score", "tok/s", try timed { _ in
+                    _ = try llama.scoreLogProbs(batch, targets: targets)
                     return 8 * 256
                 })
             case "train":  // forward + backward + AdamW, 4 × 256 tokens, every parameter trained
@@ -62,9 +62,9 @@ struct LLMBench: ParsableCommand {
                 let targets = (0..<batch.tokens.count).map { $0 % 256 == 255 ? Int32(-1) : batch.tokens[$0 + 1] }
                 let dLogProb = targets.map { $0 >= 0 ? Float(-1) / Float(4 * 255) : 0 }
                 let optimizer = AdamW(count: llama.parameters.count)
-                report("train", "tok/s", timed { _ in
+                report("train", "tok/s", try timed { _ in
                     llama.parameters.zeroGradients()
-                    llama.backward(llama.forward(batch), targets: targets, dLogProb: dLogProb)
+                    try llama.backward(llama.forward(batch), targets: targets, dLogProb: dLogProb)
                     optimizer.update(llama.parameters, learningRate: 1e-5)
                     return 4 * 256
                 })
@@ -81,11 +81,11 @@ struct LLMBench: ParsableCommand {
     }
 
     /// Units per second of `body` (which returns its units), one warm-up run, then `repeats` runs.
-    func timed(_ body: (Int) -> Int) -> [Double] {
-        _ = body(-1)
-        return (0..<repeats).map { i in
+    func timed(_ body: (Int) throws -> Int) rethrows -> [Double] {
+        _ = try body(-1)
+        return try (0..<repeats).map { i in
             let start = now()
-            let units = body(i)
+            let units = try body(i)
             return Double(units) / (now() - start)
         }
     }

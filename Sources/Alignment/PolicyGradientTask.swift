@@ -114,8 +114,8 @@ public final class PolicyGradientTask: TrainingTask {
         for start in stride(from: 0, to: b.items.count, by: config.microBatch) {
             let part = Array(b.items[start..<min(start + config.microBatch, b.items.count)])
             let (tokenBatch, targets, spans) = sequences(part, b.groups)
-            let acts = policy.forward(tokenBatch)
-            let (lp, entropy) = policy.tokenLogProbsAndEntropies(acts, targets: targets, temperature: config.temperature)
+            let acts = try policy.forward(tokenBatch)
+            let (lp, entropy) = try policy.tokenLogProbsAndEntropies(acts, targets: targets, temperature: config.temperature)
             var dLogProb = [Float](repeating: 0, count: targets.count)
             for (k, (item, span)) in zip(part, spans).enumerated() {
                 let completion = b.groups[item.group].completions[item.sample]
@@ -131,7 +131,7 @@ public final class PolicyGradientTask: TrainingTask {
                 mismatch += zip(logProbs, completion.samplingLogProbs).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) }
                 tokens += span.count
             }
-            policy.backward(acts, targets: targets, dLogProb: dLogProb, temperature: config.temperature)
+            try policy.backward(acts, targets: targets, dLogProb: dLogProb, temperature: config.temperature)
             progress(PhaseProgress(step: step, phase: "update", done: start + part.count, total: b.items.count))
         }
         let updateSeconds = clock.lap()
@@ -192,20 +192,20 @@ public final class PolicyGradientTask: TrainingTask {
 
         var items: [(group: Int, sample: Int)] = []
         for (g, group) in groups.enumerated() { for s in group.completions.indices { items.append((g, s)) } }
-        func score(_ model: Llama?, _ phase: String) -> [[Float]]? {
+        func score(_ model: Llama?, _ phase: String) throws -> [[Float]]? {
             guard let model else { return nil }
             var out: [[Float]] = []
             for start in stride(from: 0, to: items.count, by: config.microBatch) {
                 let part = Array(items[start..<min(start + config.microBatch, items.count)])
                 let (tokenBatch, targets, spans) = sequences(part, groups)
-                let lp = model.scoreLogProbs(tokenBatch, targets: targets, temperature: config.temperature)
+                let lp = try model.scoreLogProbs(tokenBatch, targets: targets, temperature: config.temperature)
                 out += spans.map { Array(lp[$0]) }
                 progress(PhaseProgress(step: step, phase: phase, done: start + part.count, total: items.count))
             }
             return out
         }
-        let referenceLogProbs = score(reference, "reference")
-        let oldLogProbs = score(config.iterations > 1 ? policy : nil, "old policy")
+        let referenceLogProbs = try score(reference, "reference")
+        let oldLogProbs = try score(config.iterations > 1 ? policy : nil, "old policy")
         return SampledBatch(
             firstStep: step, groups: groups, scored: scored, rewards: rewards,
             advantages: try objective.advantages(rewards, components: Dictionary(scored.components.map { ($0.name, regroup($0.values, like: groups)) }, uniquingKeysWith: { first, _ in first })),

@@ -116,8 +116,8 @@ public final class PreferenceTask: TrainingTask {
                 }
             }
             let (tokenBatch, targets, spans) = completionTargets(sequences: sequences, completions: completions)
-            let acts = policy.forward(tokenBatch)
-            let lp = policy.tokenLogProbs(acts, targets: targets)
+            let acts = try policy.forward(tokenBatch)
+            let lp = try policy.tokenLogProbs(acts, targets: targets)
             var dLogProb = [Float](repeating: 0, count: targets.count)
             for (k, (_, reference)) in part.enumerated() {
                 let c = spans[2 * k], r = spans[2 * k + 1]
@@ -131,7 +131,7 @@ public final class PreferenceTask: TrainingTask {
                 margins.append(out.chosenReward - out.rejectedReward)
                 tokens += c.count + r.count
             }
-            policy.backward(acts, targets: targets, dLogProb: dLogProb)
+            try policy.backward(acts, targets: targets, dLogProb: dLogProb)
             progress(PhaseProgress(step: step, phase: "update", done: start + part.count, total: stepPairs.count))
         }
         func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
@@ -165,12 +165,12 @@ public func completionTargets(sequences: [[Int32]], completions: [[Int32]]) -> (
 
 /// Σ_t log π(y_t | x, y_<t) of each (prompt + completion) under `model`, through the inference path, in
 /// micro-batches of `microBatch` sequences (DPO's reference sums; a base policy's own scores).
-public func sequenceLogProbs(model: Llama, sequences: [[Int32]], completions: [[Int32]], microBatch: Int) -> [Double] {
+public func sequenceLogProbs(model: Llama, sequences: [[Int32]], completions: [[Int32]], microBatch: Int) throws -> [Double] {
     var out: [Double] = []
     for start in stride(from: 0, to: sequences.count, by: max(microBatch, 1)) {
         let end = min(start + microBatch, sequences.count)
         let (batch, targets, spans) = completionTargets(sequences: Array(sequences[start..<end]), completions: Array(completions[start..<end]))
-        let lp = model.scoreLogProbs(batch, targets: targets)
+        let lp = try model.scoreLogProbs(batch, targets: targets)
         out += spans.map { lp[$0].reduce(0.0) { $0 + Double($1) } }
     }
     return out

@@ -46,11 +46,11 @@ public final class SFTTask: TrainingTask {
         for start in stride(from: 0, to: batch.count, by: microBatch) {
             let part = batch[start..<min(start + microBatch, batch.count)]
             let (tokenBatch, targets, spans) = completionTargets(sequences: part.map { prompts[$0] + answers[$0] }, completions: part.map { answers[$0] })
-            let acts = policy.forward(tokenBatch)
-            let lp = policy.tokenLogProbs(acts, targets: targets)
+            let acts = try policy.forward(tokenBatch)
+            let lp = try policy.tokenLogProbs(acts, targets: targets)
             var dLogProb = [Float](repeating: 0, count: targets.count)
             for span in spans { for t in span { dLogProb[t] = weight; loss -= Double(lp[t]) } }
-            policy.backward(acts, targets: targets, dLogProb: dLogProb)
+            try policy.backward(acts, targets: targets, dLogProb: dLogProb)
             progress(PhaseProgress(step: step, phase: "update", done: start + part.count, total: batch.count))
         }
         return TaskStep(metrics: [Metric("loss", loss / Double(max(tokens, 1))), Metric("tokens", Double(tokens))], tokens: tokens)
@@ -59,7 +59,7 @@ public final class SFTTask: TrainingTask {
     /// Token-mean NLL over every held-out (prompt, reference).
     public func evaluate(step: Int) throws -> [Metric] {
         guard !heldOut.isEmpty else { return [] }
-        let sums = sequenceLogProbs(model: policy, sequences: heldOut.map { $0.prompt + $0.answer }, completions: heldOut.map(\.answer), microBatch: microBatch)
+        let sums = try sequenceLogProbs(model: policy, sequences: heldOut.map { $0.prompt + $0.answer }, completions: heldOut.map(\.answer), microBatch: microBatch)
         let tokens = heldOut.reduce(0) { $0 + $1.answer.count }
         return [Metric("nll", -sums.reduce(0, +) / Double(tokens))]
     }

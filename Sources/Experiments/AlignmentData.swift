@@ -11,7 +11,8 @@ import Tokenizers
 public enum AlignmentData {
     /// `requireReferences: false` accepts prompt-only lines (for `refalign generate --input`).
     public static func read(_ path: String, requireReferences: Bool = true) throws -> [AlignmentExample] {
-        let examples = try readJSONLines(path).map { line, object -> AlignmentExample in
+        let examples = try readJSONLines(path).map { record -> AlignmentExample in
+            let (line, object) = (record.line, record.object)
             let at = "\(path):\(line)"
             let messages = try promptMessages(object["prompt"], at: at)
             let references: [String]
@@ -53,7 +54,8 @@ public enum AlignmentData {
     /// Preference lines in TRL's field names: {"prompt", "chosen", "rejected"}, each a string or a
     /// conversation (the prompt's messages; for chosen/rejected the content of the last assistant turn).
     public static func readPairs(_ path: String) throws -> [(example: AlignmentExample, chosen: String, rejected: String)] {
-        let pairs = try readJSONLines(path).map { line, object -> (example: AlignmentExample, chosen: String, rejected: String) in
+        let pairs = try readJSONLines(path).map { record -> (example: AlignmentExample, chosen: String, rejected: String) in
+            let (line, object) = (record.line, record.object)
             let at = "\(path):\(line)"
             let messages = try promptMessages(object["prompt"], at: at)
             func answer(_ field: String) throws -> String {
@@ -102,7 +104,9 @@ public enum AlignmentData {
     /// o3-mini's answers. `referenceWords` keeps the first N whitespace-separated words of each reference
     /// (CPU-scale runs generate far fewer tokens than the references hold).
     public static func prepare(_ source: Source, dataRoot: String, first: Int?, referenceWords: Int?) throws -> [[String: String]] {
-        func load(_ relative: String) throws -> [(line: Int, object: [String: Any])] { try readJSONLines(dataRoot + "/" + relative) }
+        func load(_ relative: String) throws -> [(line: Int, object: [String: Any])] {
+            try readJSONLines(dataRoot + "/" + relative).map { ($0.line, $0.object) }
+        }
         var prompts: [(id: String, prompt: String)] = []
         var references: [String: String] = [:]
         switch source {

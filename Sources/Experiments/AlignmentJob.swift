@@ -205,8 +205,8 @@ public enum AlignmentJob {
         let key = try ReferenceCache.key(files: [c.data, c.modelFile], settings: settings)
         if let cached = ReferenceCache.load(directory: c.cacheDirectory, key: key, pairs: pairs.count) { return (pairs, cached) }
         let prompts = examples.map { format.promptTokens($0.messages, maxTokens: c.maxPromptTokens) }
-        let chosen = sequenceLogProbs(model: policy, sequences: pairs.map { prompts[$0.example] + $0.chosen }, completions: pairs.map(\.chosen), microBatch: c.microBatch)
-        let rejected = sequenceLogProbs(model: policy, sequences: pairs.map { prompts[$0.example] + $0.rejected }, completions: pairs.map(\.rejected), microBatch: c.microBatch)
+        let chosen = try sequenceLogProbs(model: policy, sequences: pairs.map { prompts[$0.example] + $0.chosen }, completions: pairs.map(\.chosen), microBatch: c.microBatch)
+        let rejected = try sequenceLogProbs(model: policy, sequences: pairs.map { prompts[$0.example] + $0.rejected }, completions: pairs.map(\.rejected), microBatch: c.microBatch)
         return (pairs, try ReferenceCache.save(directory: c.cacheDirectory, key: key, Array(zip(chosen, rejected))))
     }
 

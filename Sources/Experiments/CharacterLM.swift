@@ -32,11 +32,8 @@ public final class CharacterLM: TrainingTask {
     public init(config: CharacterLMConfig, seed: UInt64) throws {
         self.config = config
         var text: [UInt8] = []
-        for (line, object) in try readJSONLines(config.data) {
-            guard let choices = object["choices"] as? [[String: Any]], let turns = choices.first?["turns"] as? [String] else {
-                throw DataError("\(config.data):\(line): no choices[0].turns")
-            }
-            for turn in turns { text += Array(turn.utf8) + [0x0A, 0x0A] }
+        for record in try readJSONLines(config.data) {
+            for turn in try record.records("choices", nonEmpty: true)[0].strings("turns") { text += Array(turn.utf8) + [0x0A, 0x0A] }
         }
         guard text.count > 10 * config.context else { throw DataError("\(config.data): too little text (\(text.count) bytes)") }
         self.text = text

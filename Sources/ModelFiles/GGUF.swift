@@ -59,10 +59,11 @@ public struct GGUFTensorInfo: Sendable {
     public let type: GGMLType
     /// Absolute byte offset of the data in the file.
     let offset: Int
-    public var count: Int { dims.reduce(1, *) }
+    /// Elements; the reader has checked that this and `byteCount` fit an Int.
+    public let count: Int
+    public let byteCount: Int
     /// Rows of dims[0] elements (a [out, in] weight has dims [in, out]).
     public var rows: Int { count / max(1, dims.first ?? 1) }
-    public var byteCount: Int { count / type.block.elements * type.block.bytes }
 }
 
 public final class GGUFFile: @unchecked Sendable {
@@ -74,46 +75,76 @@ public final class GGUFFile: @unchecked Sendable {
     public let tensors: [GGUFTensorInfo]
     let data: Data
 
-    public init(contentsOf path: String) throws {
-        self.path = path
+    public convenience init(contentsOf path: String) throws {
         guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
             throw ModelFileError(description: "\(path): cannot read file")
         }
+        try self.init(data: data, path: path)
+    }
+
+    /// Parses a GGUF file already in memory; `path` names it in errors.
+    public init(data: Data, path: String) throws {
+        func fail(_ what: String) -> ModelFileError { ModelFileError(description: "\(path): \(what)") }
+        self.path = path
         self.data = data
         var r = Reader(data: data, path: path)
-        guard try r.u32() == 0x4655_4747 else { throw ModelFileError(description: "\(path): not a GGUF file (wrong magic)") }
+        guard try r.u32() == 0x4655_4747 else { throw fail("not a GGUF file (wrong magic)") }
         version = Int(try r.u32())
-        guard version == 2 || version == 3 else { throw ModelFileError(description: "\(path): unsupported GGUF version \(version)") }
+        guard version == 2 || version == 3 else { throw fail("unsupported GGUF version \(version)") }
         let tensorCount = try r.u64(), kvCount = try r.u64()
-        guard tensorCount < 1 << 20, kvCount < 1 << 20 else { throw ModelFileError(description: "\(path): implausible header counts") }
+        guard tensorCount < 1 << 20, kvCount < 1 << 20 else {
+            throw fail("implausible header counts (\(tensorCount) tensors, \(kvCount) metadata keys)")
+        }
         var metadata: [(String, GGUFValue)] = []
+        var keys = Set<String>()
         for _ in 0..<kvCount {
+            let keyOffset = r.position
             let key = try r.string()
-            metadata.append((key, try r.value(type: try r.u32())))
+            guard keys.insert(key).inserted else { throw fail("duplicate metadata key \(key) at offset \(keyOffset)") }
+            metadata.append((key, try r.value(type: try r.u32(), depth: 0)))
         }
         self.metadata = metadata
-        var infos: [(String, [Int], UInt32, Int)] = []
+        var infos: [(name: String, dims: [Int], typeID: UInt32, offset: UInt64)] = []
+        var names = Set<String>()
         for _ in 0..<tensorCount {
             let name = try r.string()
+            guard names.insert(name).inserted else { throw fail("duplicate tensor name \(name)") }
             let nDims = try r.u32()
-            guard nDims >= 1 && nDims <= 4 else { throw ModelFileError(description: "\(path): tensor \(name) has \(nDims) dimensions") }
-            let dims = try (0..<nDims).map { _ in Int(try r.u64()) }
-            infos.append((name, dims, try r.u32(), Int(try r.u64())))
+            guard nDims >= 1 && nDims <= 4 else { throw fail("tensor \(name) has \(nDims) dimensions (1 to 4 are allowed)") }
+            let dims = try (0..<nDims).map { _ in
+                let d = try r.u64()
+                guard let dim = Int(exactly: d) else { throw fail("tensor \(name) has dimension \(d), more than \(Int.max)") }
+                return dim
+            }
+            infos.append((name, dims, try r.u32(), try r.u64()))
         }
-        let alignment = metadata.first { $0.0 == "general.alignment" }?.1.int ?? 32
-        let dataStart = (r.position + alignment - 1) / alignment * alignment
+        var alignment = 32
+        if let value = metadata.first(where: { $0.0 == "general.alignment" })?.1 {
+            guard let a = value.int, a > 0, a <= 1 << 30, a & (a - 1) == 0 else {
+                throw fail("general.alignment is \(value), not a power of two up to 2^30")
+            }
+            alignment = a
+        }
+        let dataStart = (r.position + alignment - 1) / alignment * alignment  // position ≤ data.count, alignment ≤ 2^30
         tensors = try infos.map { name, dims, typeID, offset in
             guard let type = GGMLType(rawValue: typeID) else {
-                throw ModelFileError(description: "\(path): tensor \(name) has ggml type \(typeID), which this reader cannot dequantise")
+                throw fail("tensor \(name) has ggml type \(typeID), which this reader cannot dequantise")
             }
-            let info = GGUFTensorInfo(name: name, dims: dims, type: type, offset: dataStart + offset)
-            guard dims[0] % type.block.elements == 0 else {
-                throw ModelFileError(description: "\(path): tensor \(name) rows of \(dims[0]) are not whole \(type) blocks")
+            guard dims[0] % type.block.elements == 0 else { throw fail("tensor \(name) rows of \(dims[0]) are not whole \(type) blocks") }
+            var count = 1
+            for d in dims {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw fail("tensor \(name) has dims \(dims), whose element count overflows") }
+                count = product
             }
-            guard info.offset + info.byteCount <= data.count else {
-                throw ModelFileError(description: "\(path): truncated: tensor \(name) ends at byte \(info.offset + info.byteCount) of \(data.count)")
+            let (byteCount, overflow) = (count / type.block.elements).multipliedReportingOverflow(by: type.block.bytes)
+            guard !overflow else { throw fail("tensor \(name) has dims \(dims), whose byte count overflows") }
+            let (start, startOverflow) = dataStart.addingReportingOverflow(Int(clamping: offset))
+            let (end, endOverflow) = start.addingReportingOverflow(byteCount)
+            guard !startOverflow, !endOverflow, end <= data.count else {
+                throw fail("truncated: tensor \(name) (\(byteCount) bytes at data offset \(offset)) ends past the file's \(data.count) bytes")
             }
-            return info
+            return GGUFTensorInfo(name: name, dims: dims, type: type, offset: start, count: count, byteCount: byteCount)
         }
     }
 
@@ -135,10 +166,9 @@ public final class GGUFFile: @unchecked Sendable {
 
     public func dequantize(_ name: String) throws -> [Float] {
         let info = try tensor(name)
-        return [Float](unsafeUninitializedCapacity: info.count) { buffer, n in
-            dequantize(info, into: buffer.baseAddress!)
-            n = info.count
-        }
+        var values = [Float](repeating: 0, count: info.count)
+        values.withUnsafeMutableBufferPointer { if let base = $0.baseAddress { dequantize(info, into: base) } }
+        return values
     }
 }
 
@@ -217,12 +247,33 @@ struct Reader {
     mutating func u64() throws -> UInt64 { try load(UInt64.self) }
 
     mutating func string() throws -> String {
-        let n = try u64()
-        guard n < 1 << 32 else { throw ModelFileError(description: "\(path): implausible string length \(n) at offset \(position - 8)") }
-        return String(decoding: try bytes(Int(n)), as: UTF8.self)
+        let n = try u64(), start = position
+        guard n <= UInt64(data.count - position) else {
+            throw ModelFileError(description: "\(path): truncated: string of \(n) bytes at offset \(start - 8) of \(data.count)")
+        }
+        guard let s = String(validating: try bytes(Int(n)), as: UTF8.self) else {
+            throw ModelFileError(description: "\(path): invalid UTF-8 in the string at offset \(start - 8)")
+        }
+        return s
     }
 
-    mutating func value(type: UInt32) throws -> GGUFValue {
+    /// Smallest encoded size of one value of a metadata type (arrays: their type and count), for
+    /// bounding an array's length by the bytes left before reading it.
+    static func minimumSize(type: UInt32) -> Int? {
+        switch type {
+        case 0, 1, 7: 1
+        case 2, 3: 2
+        case 4, 5, 6: 4
+        case 8, 10, 11, 12: 8
+        case 9: 12
+        default: nil
+        }
+    }
+
+    /// Arrays may nest; deeper than this is an error rather than a stack overflow.
+    static let maximumNesting = 8
+
+    mutating func value(type: UInt32, depth: Int) throws -> GGUFValue {
         switch type {
         case 0: return .uint(UInt64(try load(UInt8.self)))
         case 1: return .int(Int64(try load(Int8.self)))
@@ -234,9 +285,19 @@ struct Reader {
         case 7: return .bool(try load(UInt8.self) != 0)
         case 8: return .string(try string())
         case 9:
+            let start = position
             let elementType = try u32(), n = try u64()
-            guard n < 1 << 28 else { throw ModelFileError(description: "\(path): implausible array length \(n)") }
-            return .array(try (0..<n).map { _ in try value(type: elementType) })
+            guard depth < Self.maximumNesting else {
+                throw ModelFileError(description: "\(path): arrays nested more than \(Self.maximumNesting) deep at offset \(start)")
+            }
+            guard let size = Self.minimumSize(type: elementType) else {
+                throw ModelFileError(description: "\(path): unknown metadata value type \(elementType) of the array at offset \(start)")
+            }
+            // Checked before anything is allocated for the elements.
+            guard n <= UInt64((data.count - position) / size) else {
+                throw ModelFileError(description: "\(path): truncated: array of \(n) elements of type \(elementType) at offset \(start) of \(data.count)")
+            }
+            return .array(try (0..<n).map { _ in try value(type: elementType, depth: depth + 1) })
         case 10: return .uint(try u64())
         case 11: return .int(Int64(bitPattern: try u64()))
         case 12: return .float(Double(bitPattern: try u64()))

@@ -25,40 +25,76 @@ public struct Safetensors {
     let data: Data
 
     public init(contentsOf path: String) throws {
+        guard let file = FileManager.default.contents(atPath: path) else { throw ModelFileError(description: "\(path): cannot read file") }
+        try self.init(data: file, path: path)
+    }
+
+    /// Parses a safetensors file already in memory; `path` names it in errors. As the reference
+    /// implementation requires, the tensors' data must tile the data section exactly.
+    public init(data file: Data, path: String) throws {
         func fail(_ what: String) -> ModelFileError { ModelFileError(description: "\(path): \(what)") }
-        guard let file = FileManager.default.contents(atPath: path) else { throw fail("cannot read file") }
+        let file = file.startIndex == 0 ? file : Data(file)  // offsets below are from 0
         guard file.count >= 8 else { throw fail("truncated: \(file.count) bytes, no header length") }
-        let headerLength = file.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        guard headerLength > 0, 8 + headerLength <= file.count else {
-            throw fail("header length \(headerLength) does not fit a file of \(file.count) bytes")
+        let length = file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+        guard length > 0, length <= UInt64(file.count - 8) else {
+            throw fail("header length \(length) does not fit a file of \(file.count) bytes")
         }
-        guard let header = try? JSONSerialization.jsonObject(with: file.subdata(in: 8..<8 + headerLength)) as? [String: Any] else {
+        let dataStart = 8 + Int(length)
+        let headerBytes = file.subdata(in: 8..<dataStart)
+        guard String(validating: headerBytes, as: UTF8.self) != nil else { throw fail("header is not valid UTF-8") }
+        if let problem = checkJSONSyntax(headerBytes) { throw fail("header JSON: \(problem.problem) at header byte \(problem.offset)") }
+        guard let header = try? JSONSerialization.jsonObject(with: headerBytes) as? [String: Any] else {
             throw fail("header is not a JSON object")
         }
-        let dataStart = 8 + headerLength
         var entries: [Entry] = []
         var metadata: [String: String] = [:]
         for (name, value) in header {
             if name == "__metadata__" {
-                metadata = value as? [String: String] ?? [:]
+                guard let map = value as? [String: Any] else { throw fail("__metadata__ is not a JSON object") }
+                for (key, item) in map {
+                    guard let text = item as? String else { throw fail("__metadata__ value of \(key.debugDescription) is not a string") }
+                    metadata[key] = text
+                }
                 continue
             }
-            guard let info = value as? [String: Any], let dtypeName = info["dtype"] as? String,
-                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
-            else { throw fail("tensor \(name): malformed header entry") }
+            guard let info = value as? [String: Any] else { throw fail("tensor \(name): header entry is not a JSON object") }
+            guard let dtypeName = info["dtype"] as? String else { throw fail("tensor \(name): dtype missing or not a string") }
             guard let dtype = DType(rawValue: dtypeName) else { throw fail("tensor \(name): unsupported dtype \(dtypeName)") }
-            let (begin, end) = (offsets[0], offsets[1])
-            let expected = shape.reduce(1, *) * dtype.byteSize
-            guard begin >= 0, end - begin == expected else {
-                throw fail("tensor \(name): offsets \(begin)..<\(end) do not hold \(shape) \(dtypeName)")
+            guard let shape = (info["shape"] as? [Any])?.compactMap(jsonInteger), shape.count == (info["shape"] as? [Any])?.count,
+                  shape.allSatisfy({ $0 >= 0 }) else {
+                throw fail("tensor \(name): shape missing or not a list of non-negative integers")
             }
-            guard dataStart + end <= file.count else {
-                throw fail("truncated: tensor \(name) ends at byte \(dataStart + end) of \(file.count)")
+            guard let offsets = (info["data_offsets"] as? [Any])?.compactMap(jsonInteger), offsets.count == 2,
+                  (info["data_offsets"] as? [Any])?.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
+                throw fail("tensor \(name): data_offsets must be two non-negative integers [begin, end] with begin ≤ end")
+            }
+            var expected = dtype.byteSize
+            for d in shape {
+                let (product, overflow) = expected.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw fail("tensor \(name): shape \(shape) overflows") }
+                expected = product
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard end - begin == expected else {
+                throw fail("tensor \(name): data_offsets \(begin)..<\(end) hold \(end - begin) bytes, but \(shape) \(dtypeName) needs \(expected)")
+            }
+            guard end <= file.count - dataStart else {
+                throw fail("truncated: tensor \(name) ends at byte \(end) of a \(file.count - dataStart)-byte data section")
             }
             entries.append(Entry(name: name, dtype: dtype, shape: shape, range: dataStart + begin..<dataStart + end))
         }
+        entries.sort { ($0.range.lowerBound, $0.name) < ($1.range.lowerBound, $1.name) }
+        var covered = dataStart
+        for e in entries {
+            guard e.range.lowerBound == covered else {
+                throw fail(e.range.lowerBound < covered ? "tensor \(e.name) overlaps the tensor before it"
+                                                        : "data bytes \(covered - dataStart)..<\(e.range.lowerBound - dataStart) belong to no tensor")
+            }
+            covered = e.range.upperBound
+        }
+        guard covered == file.count else { throw fail("data bytes \(covered - dataStart)..<\(file.count - dataStart) belong to no tensor") }
         self.path = path
-        self.entries = entries.sorted { ($0.range.lowerBound, $0.name) < ($1.range.lowerBound, $1.name) }
+        self.entries = entries
         self.metadata = metadata
         data = file
     }
@@ -105,6 +141,14 @@ public struct Safetensors {
         for t in tensors { out.append(t.values) }  // little-endian hosts (x86-64, arm64)
         try writeAtomically(out, to: path)
     }
+}
+
+/// A JSON number that is an integer (not a boolean, not written with a fraction or exponent that
+/// Foundation turns into a Double) as Int.
+func jsonInteger(_ value: Any) -> Int? {
+    guard let number = value as? NSNumber, !(value is Bool && String(cString: number.objCType) == "c"),
+          !["d", "f"].contains(String(cString: number.objCType)) else { return nil }
+    return value as? Int
 }
 
 func jsonString(_ s: String) -> String {

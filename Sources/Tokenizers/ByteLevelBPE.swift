@@ -6,7 +6,6 @@
 // UTF-8: the controls 0x04 0x06 0x13 0x14 0x16 0x1D).
 import Foundation
 import ModelFiles
-import Tensor
 
 public struct TokenizerError: Error, CustomStringConvertible {
     public let description: String
@@ -74,6 +73,9 @@ public final class ByteLevelBPE: Sendable {
             merges[UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))] = (Int32(rank), m)
         }
         self.merges = merges
+        if let bad = special.first(where: { $0 < 0 || Int($0) >= tokens.count }) {
+            throw TokenizerError("special token id \(bad) is not in the vocabulary of \(tokens.count) tokens")
+        }
         specialTokens = special.map { (tokens[Int($0)], $0) }.sorted { $0.0.utf8.count > $1.0.utf8.count }
         specialBytes = specialTokens.map { Array($0.text.utf8) }
     }
@@ -83,13 +85,30 @@ public final class ByteLevelBPE: Sendable {
         guard gguf["tokenizer.ggml.model"]?.string == "gpt2" else {
             throw TokenizerError("\(gguf.path): tokenizer.ggml.model is \(gguf["tokenizer.ggml.model"]?.string ?? "absent"), not gpt2 (byte-level BPE)")
         }
-        guard let tokens = gguf["tokenizer.ggml.tokens"]?.array?.compactMap(\.string),
-              let merges = gguf["tokenizer.ggml.merges"]?.array?.compactMap(\.string) else {
-            throw TokenizerError("\(gguf.path): missing tokenizer.ggml.tokens or tokenizer.ggml.merges")
+        /// An array metadata value whose every element converts, or an error saying which one does not.
+        func array<T>(_ key: String, _ what: String, _ convert: (GGUFValue) -> T?) throws -> [T] {
+            guard let value = gguf[key] else { throw TokenizerError("\(gguf.path): missing \(key)") }
+            guard let items = value.array else { throw TokenizerError("\(gguf.path): \(key) is not an array") }
+            return try items.enumerated().map { i, item in
+                guard let v = convert(item) else { throw TokenizerError("\(gguf.path): \(key)[\(i)] is \(item), not \(what)") }
+                return v
+            }
         }
-        let types = gguf["tokenizer.ggml.token_type"]?.array?.compactMap(\.int) ?? []
-        let special = types.enumerated().filter { $0.element == 3 }.map { Int32($0.offset) }
-        try self.init(tokens: tokens, merges: merges, special: special)
+        let tokens = try array("tokenizer.ggml.tokens", "a string", \.string)
+        let merges = try array("tokenizer.ggml.merges", "a string", \.string)
+        var special: [Int32] = []
+        if gguf["tokenizer.ggml.token_type"] != nil {
+            let types = try array("tokenizer.ggml.token_type", "an integer", \.int)
+            guard types.count == tokens.count else {
+                throw TokenizerError("\(gguf.path): \(types.count) token types for \(tokens.count) tokens")
+            }
+            special = types.indices.filter { types[$0] == 3 }.map(Int32.init)
+        }
+        do {
+            try self.init(tokens: tokens, merges: merges, special: special)
+        } catch {
+            throw TokenizerError("\(gguf.path): \(error)")
+        }
     }
 
     public func id(of token: String) -> Int32? { tokens.firstIndex(of: token).map(Int32.init) }

@@ -73,7 +73,9 @@ extension Llama {
 
     /// Per-token log-probs without gradient (reference and old-policy scores): the inference path,
     /// which keeps one layer's activations at a time instead of all of them.
-    public func scoreLogProbs(_ batch: TokenBatch, targets: [Int32], temperature: Float = 1) -> [Float] {
+    public func scoreLogProbs(_ batch: TokenBatch, targets: [Int32], temperature: Float = 1) throws -> [Float] {
+        try validate(batch)
+        try validate(targets: targets, of: batch)
         let cache = KVCache(config, batch: batch.batch, capacity: batch.seq)
         let normed = forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask, slots: batch.seq,
                                    cache: cache, allSlots: true)
@@ -81,15 +83,19 @@ extension Llama {
     }
 
     /// Samples up to `maxNewTokens` tokens after each prompt. Sequence b draws only from `rngs[b]`, so
-    /// what a sequence samples does not depend on which others share its batch.
+    /// what a sequence samples does not depend on which others share its batch. Every prompt needs a
+    /// token, and the longest prompt plus `maxNewTokens` must fit the context length.
     public func generate(
         prompts: [[Int32]], maxNewTokens: Int, sampling: SamplingConfig, stopTokens: [Int32], rngs: inout [Xoshiro256],
         onStep: ((Int) -> Void)? = nil
-    ) -> [Generation] {
-        precondition(rngs.count == prompts.count, "one random stream per prompt")
+    ) throws -> [Generation] {
+        guard rngs.count == prompts.count else { throw ModelError("\(rngs.count) random streams for \(prompts.count) prompts") }
+        guard maxNewTokens >= 0 else { throw ModelError("max new tokens is \(maxNewTokens), not ≥ 0") }
+        if let b = prompts.firstIndex(where: \.isEmpty) { throw ModelError("prompt \(b) of \(prompts.count) is empty") }
         let batch = TokenBatch(leftPadding: prompts)
+        try validate(batch, extraSlots: maxNewTokens)
         let B = batch.batch, V = config.vocabSize
-        guard B > 0, maxNewTokens > 0 else { return [Generation](repeating: Generation(), count: B) }
+        guard maxNewTokens > 0 else { return [Generation](repeating: Generation(), count: B) }
         let cache = KVCache(config, batch: B, capacity: batch.seq + maxNewTokens)
         var logits = headLogits(forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask,
                                               slots: batch.seq, cache: cache), rows: B)

@@ -53,6 +53,19 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var headDim: Int { hiddenSize / heads }
     public var qDim: Int { heads * headDim }
     public var kvDim: Int { kvHeads * headDim }
+
+    /// Checks what the model's arithmetic assumes: positive sizes, heads dividing the hidden size into
+    /// even head dimensions, key-value heads dividing the heads, a positive finite RoPE base and epsilon.
+    public func validate() throws {
+        let sizes = [("vocabulary size", vocabSize), ("hidden size", hiddenSize), ("intermediate size", intermediateSize),
+                     ("layers", layers), ("heads", heads), ("key-value heads", kvHeads), ("context length", contextLength)]
+        for (name, value) in sizes where value <= 0 { throw ModelError("\(name) is \(value), not positive") }
+        guard hiddenSize % heads == 0 else { throw ModelError("\(heads) heads do not divide the hidden size \(hiddenSize)") }
+        guard headDim % 2 == 0 else { throw ModelError("head dimension \(headDim) is odd; RoPE rotates pairs") }
+        guard heads % kvHeads == 0 else { throw ModelError("\(kvHeads) key-value heads do not divide the \(heads) heads") }
+        guard ropeTheta.isFinite && ropeTheta > 0 else { throw ModelError("RoPE base \(ropeTheta) is not a positive finite number") }
+        guard rmsNormEps.isFinite && rmsNormEps > 0 else { throw ModelError("RMSNorm epsilon \(rmsNormEps) is not a positive finite number") }
+    }
 }
 
 /// B sequences of T slots, flattened to B·T rows.
@@ -87,9 +100,8 @@ public final class Llama: @unchecked Sendable {
     let embedding, outputNorm: ParameterStore.Entry
     let layers: [Layer]
 
-    /// `trainable: false` makes a frozen model (weights only, no gradient buffers): a reference policy.
-    public init(config c: LlamaConfig, trainable: Bool = true) {
-        config = c
+    /// Every parameter's GGUF name, shape and whether it is a matrix, in storage order.
+    static func parameterSpecs(_ c: LlamaConfig) -> [(name: String, shape: [Int], isMatrix: Bool)] {
         var specs: [(String, [Int], Bool)] = [("token_embd.weight", [c.vocabSize, c.hiddenSize], true)]
         for l in 0..<c.layers {
             specs += [
@@ -105,7 +117,13 @@ public final class Llama: @unchecked Sendable {
             ]
         }
         specs.append(("output_norm.weight", [c.hiddenSize], false))
-        parameters = ParameterStore(specs, trainable: trainable)
+        return specs
+    }
+
+    /// `trainable: false` makes a frozen model (weights only, no gradient buffers): a reference policy.
+    public init(config c: LlamaConfig, trainable: Bool = true) {
+        config = c
+        parameters = ParameterStore(Self.parameterSpecs(c).map { ($0.name, $0.shape, $0.isMatrix) }, trainable: trainable)
         let e = parameters.entries
         embedding = e[0]
         outputNorm = e[e.count - 1]
@@ -223,7 +241,8 @@ public final class Llama: @unchecked Sendable {
         }
     }
 
-    public func forward(_ batch: TokenBatch) -> Activations {
+    public func forward(_ batch: TokenBatch) throws -> Activations {
+        try validate(batch)
         let c = config, n = batch.batch * batch.seq
         let acts = Activations(c, batch: batch)
         let ffnOut = Tensor<Float>(shape: [n, c.intermediateSize])
@@ -317,6 +336,41 @@ public final class Llama: @unchecked Sendable {
         }
     }
 
+    // MARK: - Input checks
+
+    /// Checks a batch before the model reads it: at least one sequence, consistent buffers, every token
+    /// id (pads included: the embedding reads them) inside the vocabulary, and `seq + extraSlots` slots
+    /// within the context length.
+    public func validate(_ batch: TokenBatch, extraSlots: Int = 0) throws {
+        let V = config.vocabSize, n = batch.batch * batch.seq
+        guard batch.batch > 0 else { throw ModelError("the batch has no sequences") }
+        guard batch.seq > 0 else { throw ModelError("every sequence of the batch is empty") }
+        guard batch.tokens.count == n, batch.positions.count == n, batch.keyMask.count == n else {
+            throw ModelError("batch buffers hold \(batch.tokens.count) tokens, \(batch.positions.count) positions and " +
+                             "\(batch.keyMask.count) mask entries for \(batch.batch) × \(batch.seq) slots")
+        }
+        if let r = batch.tokens.firstIndex(where: { $0 < 0 || Int($0) >= V }) {
+            throw ModelError("sequence \(r / batch.seq), slot \(r % batch.seq): token id \(batch.tokens[r]) is outside the vocabulary 0..<\(V)")
+        }
+        guard batch.seq <= config.contextLength - extraSlots else {
+            throw ModelError("\(batch.seq) slots" + (extraSlots > 0 ? " + \(extraSlots) new tokens" : "") +
+                             " exceed the model's context length of \(config.contextLength)")
+        }
+        if let r = batch.positions.firstIndex(where: { $0 < 0 || Int($0) >= config.contextLength }) {
+            throw ModelError("slot \(r): position \(batch.positions[r]) is outside the context 0..<\(config.contextLength)")
+        }
+    }
+
+    /// Targets of a batch: one per slot, each a token id or negative (no target).
+    func validate(targets: [Int32], of batch: TokenBatch) throws {
+        guard targets.count == batch.batch * batch.seq else {
+            throw ModelError("\(targets.count) targets for \(batch.batch) × \(batch.seq) slots")
+        }
+        if let r = targets.firstIndex(where: { Int($0) >= config.vocabSize }) {
+            throw ModelError("slot \(r): target token id \(targets[r]) is outside the vocabulary 0..<\(config.vocabSize)")
+        }
+    }
+
     // MARK: - Per-token log-probs (the interface every objective uses)
 
     /// Rows of the LM head computed at once: [headChunk, V] logits (12.6 MB for SmolLM2) instead of [N, V].
@@ -335,13 +389,15 @@ public final class Llama: @unchecked Sendable {
     /// log softmax(logits[r] / temperature)[targets[r]] for every row r with a target (≥ 0), 0 elsewhere.
     /// Row r predicts the token at slot r + 1, so targets are the batch's tokens shifted left by one.
     /// Only target rows go through the LM head, `headChunk` rows at a time.
-    public func tokenLogProbs(_ acts: Activations, targets: [Int32], temperature: Float = 1) -> [Float] {
-        logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature, entropies: nil)
+    public func tokenLogProbs(_ acts: Activations, targets: [Int32], temperature: Float = 1) throws -> [Float] {
+        try validate(targets: targets, of: acts.batch)
+        return logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature, entropies: nil)
     }
 
     /// Log-probs as `tokenLogProbs`, and the entropy of softmax(logits / temperature) at every target row
     /// (0 elsewhere), from the same logits.
-    public func tokenLogProbsAndEntropies(_ acts: Activations, targets: [Int32], temperature: Float = 1) -> (logProbs: [Float], entropies: [Float]) {
+    public func tokenLogProbsAndEntropies(_ acts: Activations, targets: [Int32], temperature: Float = 1) throws -> (logProbs: [Float], entropies: [Float]) {
+        try validate(targets: targets, of: acts.batch)
         var entropies = [Float](repeating: 0, count: targets.count)
         let lp = logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature, entropies: &entropies)
         return (lp, entropies)
@@ -387,10 +443,13 @@ public final class Llama: @unchecked Sendable {
     /// dlogits[r] = dLogProb[r]/T · (onehot(target) − softmax(logits[r]/T)). The head's logits are
     /// recomputed chunk by chunk for the rows with a non-zero gradient (one extra head matmul per chunk
     /// instead of keeping [N, V]); the activations are spent afterwards.
-    public func backward(_ acts: Activations, targets: [Int32], dLogProb: [Float], temperature: Float = 1) {
+    public func backward(_ acts: Activations, targets: [Int32], dLogProb: [Float], temperature: Float = 1) throws {
+        try validate(targets: targets, of: acts.batch)
+        guard dLogProb.count == targets.count else {
+            throw ModelError("\(dLogProb.count) log-prob gradients for \(targets.count) targets")
+        }
         let V = config.vocabSize, D = config.hiddenSize, invT = 1 / temperature
         let n = acts.batch.batch * acts.batch.seq
-        precondition(targets.count == n && dLogProb.count == n, "targets and dLogProb need one entry per row")
         let rows = targets.indices.filter { targets[$0] >= 0 && dLogProb[$0] != 0 }
         let chunk = min(Self.headChunk, max(rows.count, 1))
         let gathered = Tensor<Float>(shape: [chunk, D]), dLogits = Tensor<Float>(shape: [chunk, V])

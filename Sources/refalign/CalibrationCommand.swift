@@ -18,7 +18,8 @@ struct CalibrationCommand: ParsableCommand {
 
     func run() throws {
         var confidence: [Double] = [], correct: [Double] = []
-        for (line, object) in try readJSONLines(input) {
+        for record in try readJSONLines(input) {
+            let (line, object) = (record.line, record.object)
             for (field, list) in [("confidence", 0), ("correct", 1)] {
                 let value: Double
                 switch object[field] {

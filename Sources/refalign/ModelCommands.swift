@@ -76,7 +76,11 @@ struct GenerateCommand: ParsableCommand {
         let tokenizer = try ByteLevelBPE(gguf: file)
         let template = try ChatTemplate(jinja: file["tokenizer.chat_template"]?.string ?? "")
         let model = try Llama.load(gguf: file)
-        let stop = [Int32(file["tokenizer.ggml.eos_token_id"]?.int ?? 2)]
+        let eos = file["tokenizer.ggml.eos_token_id"] ?? .uint(2)
+        guard let stopID = eos.int.flatMap(Int32.init(exactly:)), stopID >= 0, Int(stopID) < model.config.vocabSize else {
+            throw ModelError("\(file.path): tokenizer.ggml.eos_token_id is \(eos), not a token id below \(model.config.vocabSize)")
+        }
+        let stop = [stopID]
         let sampling = temperature.map { SamplingConfig(temperature: $0, topK: topK, topP: topP) } ?? .greedy
         if let input {
             try answerFile(input, model: model, format: ChatFormat(tokenizer: tokenizer, template: template, stopTokens: stop), sampling: sampling)
@@ -87,7 +91,7 @@ struct GenerateCommand: ParsableCommand {
         if let system { messages.insert(ChatMessage(role: "system", content: system), at: 0) }
         let promptIDs = tokenizer.encode(template.render(messages))
         var rngs = [Xoshiro256(seed: seed, stream: "generate/0/0")]
-        let generation = model.generate(prompts: [promptIDs], maxNewTokens: maxNewTokens, sampling: sampling,
+        let generation = try model.generate(prompts: [promptIDs], maxNewTokens: maxNewTokens, sampling: sampling,
                                         stopTokens: stop, rngs: &rngs)[0]
         let answer = generation.stopped ? Array(generation.tokens.dropLast()) : generation.tokens
         let text = tokenizer.decode(answer)
@@ -145,10 +149,7 @@ struct TokenizeCommand: ParsableCommand {
             let bpe = try ByteLevelBPE(gguf: try GGUFFile(contentsOf: path))
             encode = { bpe.encode($0) }
         }
-        let texts = try readJSONLines(input).map { line, object in  // every line checked before any output
-            guard let text = object["text"] as? String else { throw DataError("\(input):\(line): no string field \"text\"") }
-            return text
-        }
+        let texts = try readJSONLines(input).map { try $0.string("text") }  // every line checked before any output
         for text in texts { print("{\"ids\":[" + encode(text).map(String.init).joined(separator: ",") + "]}") }
     }
 }

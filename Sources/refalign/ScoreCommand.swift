@@ -42,13 +42,7 @@ struct ScoreCommand: ParsableCommand {
 
     func run() throws {
         options.apply()
-        let rows = try readJSONLines(input).map { line, object -> (String, [String]) in
-            guard let hypothesis = object["hypothesis"] as? String else { throw DataError("\(input):\(line): no string field \"hypothesis\"") }
-            guard let references = object["references"] as? [String], !references.isEmpty else {
-                throw DataError("\(input):\(line): \"references\" must be a non-empty list of strings")
-            }
-            return (hypothesis, references)
-        }
+        let rows = try readJSONLines(input).map { (try $0.string("hypothesis"), try $0.strings("references", nonEmpty: true)) }
         if corpus {
             print("{\"score\":\(SacreBLEU.corpus(hypotheses: rows.map(\.0), references: rows.map(\.1)))}")
             return

@@ -80,8 +80,8 @@ struct TRLParityTests {
             let groups = c.gradientAccumulationSteps > 1 ? [lengths, [absent]] : [lengths]
             let weights = objective.weights(lengths: groups, maxNewTokens: f.maxCompletionLength)[0]
             model.parameters.zeroGradients()
-            let acts = model.forward(batch)
-            let lp = model.tokenLogProbs(acts, targets: targets, temperature: f.temperature)
+            let acts = try model.forward(batch)
+            let lp = try model.tokenLogProbs(acts, targets: targets, temperature: f.temperature)
             var dLogProb = [Float](repeating: 0, count: targets.count)
             var loss = 0.0, clipped = 0
             for (b, span) in spans.enumerated() {
@@ -111,7 +111,7 @@ struct TRLParityTests {
                 }
             }
             #expect(outside == c.clippedTokens && clipped == cut, "\(c.name): clipped tokens")
-            model.backward(acts, targets: targets, dLogProb: dLogProb, temperature: f.temperature)
+            try model.backward(acts, targets: targets, dLogProb: dLogProb, temperature: f.temperature)
             var worst = (name: "", error: 0.0)
             for entry in model.parameters.entries {
                 let theirs = try #require(c.gradients64[entry.name])

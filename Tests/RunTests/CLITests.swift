@@ -14,7 +14,7 @@ struct CLITests {
         #expect(output == "{\"ids\":[19556,905]}\n{\"ids\":[504,3575,282,4649,314,7042,30]}\n")
         try Data("{\"text\": \"a\"}\n{\"text\": oops}\n".utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
         let bad = try runCommand([binary, "tokenize", "--input", dir + "/bad.jsonl"], in: projectRoot)
-        #expect(bad.status != 0 && bad.output.contains("bad.jsonl:2: not a JSON object") && !bad.output.contains("ids"))
+        #expect(bad.status != 0 && bad.output.contains("bad.jsonl:2: JSON syntax error at column 10: unexpected character, expected a value") && !bad.output.contains("ids"))
     }
 
     @Test func generateAnswersTheCapitalOfFrance() throws {
@@ -51,6 +51,6 @@ struct ScoreCLITests {
         #expect(try scores(["--metric", "sacrebleu", "--corpus"]).count == 1)
         try Data("{\"hypothesis\": \"x\", \"references\": []}\n".utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
         let bad = try runCommand([binary, "score", "--metric", "bleu", "--input", dir + "/bad.jsonl"], in: projectRoot)
-        #expect(bad.status != 0 && bad.output.contains("bad.jsonl:1: \"references\" must be a non-empty list of strings"))
+        #expect(bad.status != 0 && bad.output.contains("bad.jsonl:1: field \"references\" must be a non-empty list of strings"))
     }
 }

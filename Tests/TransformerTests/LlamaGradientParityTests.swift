@@ -47,9 +47,9 @@ struct LlamaGradientParityTests {
         let batch = TokenBatch(leftPadding: f.sequences)
         precondition(batch.seq == f.seq && batch.tokens.count == f.targets.count)
         m.parameters.zeroGradients()
-        let acts = m.forward(batch)
-        let logProbs = m.tokenLogProbs(acts, targets: f.targets, temperature: f.temperature)
-        m.backward(acts, targets: f.targets, dLogProb: f.weights, temperature: f.temperature)
+        let acts = try m.forward(batch)
+        let logProbs = try m.tokenLogProbs(acts, targets: f.targets, temperature: f.temperature)
+        try m.backward(acts, targets: f.targets, dLogProb: f.weights, temperature: f.temperature)
         return (m, logProbs)
     }
 

@@ -27,18 +27,18 @@ struct TinyLlamaTests {
         }
     }
 
-    func meanNLL(_ m: Llama, _ batch: TokenBatch, _ targets: [Int32]) -> Double {
-        let lp = m.tokenLogProbs(m.forward(batch), targets: targets)
+    func meanNLL(_ m: Llama, _ batch: TokenBatch, _ targets: [Int32]) throws -> Double {
+        let lp = try m.tokenLogProbs(m.forward(batch), targets: targets)
         let counted = targets.filter { $0 >= 0 }.count
         return -zip(lp, targets).filter { $0.1 >= 0 }.reduce(0.0) { $0 + Double($1.0) } / Double(counted)
     }
 
     @Test(arguments: [RoPEConvention.rotateHalf, .adjacentPairs])
-    func backwardMatchesFiniteDifferencesOfTheWholeModel(convention: RoPEConvention) {
+    func backwardMatchesFiniteDifferencesOfTheWholeModel(convention: RoPEConvention) throws {
         let m = model(convention: convention), batch = TokenBatch(leftPadding: sequences), t = targets(batch)
         let counted = Float(t.filter { $0 >= 0 }.count)
         m.parameters.zeroGradients()
-        m.backward(m.forward(batch), targets: t, dLogProb: t.map { $0 >= 0 ? -1 / counted : 0 })
+        try m.backward(m.forward(batch), targets: t, dLogProb: t.map { $0 >= 0 ? -1 / counted : 0 })
         var rng = Xoshiro256(seed: 9)
         var diff = 0.0, norm = 0.0
         for entry in m.parameters.entries {  // three scalars of every parameter tensor
@@ -46,9 +46,9 @@ struct TinyLlamaTests {
                 let i = entry.offset + rng.nextInt(below: entry.count)
                 let saved = m.parameters.values[i], h: Float = 1e-2
                 m.parameters.values[i] = saved + h
-                let plus = meanNLL(m, batch, t)
+                let plus = try meanNLL(m, batch, t)
                 m.parameters.values[i] = saved - h
-                let minus = meanNLL(m, batch, t)
+                let minus = try meanNLL(m, batch, t)
                 m.parameters.values[i] = saved
                 let numeric = (plus - minus) / (2 * Double(h)), analytic = Double(m.parameters.gradients[i])
                 diff += (numeric - analytic) * (numeric - analytic)
@@ -59,7 +59,7 @@ struct TinyLlamaTests {
         #expect((diff / norm).squareRoot() < 2e-2, "relative gradient error \((diff / norm).squareRoot())")
     }
 
-    @Test func trainsFromScratchAndMovesEveryParameter() {
+    @Test func trainsFromScratchAndMovesEveryParameter() throws {
         let m = model(seed: 2)
         let optimizer = AdamW(count: m.parameters.count, config: AdamWConfig(weightDecay: 0))
         let batch = TokenBatch(leftPadding: [[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, 15, 16]]), t = targets(batch)
@@ -67,9 +67,9 @@ struct TinyLlamaTests {
         let before = m.parameters.values.array
         var losses: [Double] = []
         for step in 0..<40 {
-            losses.append(meanNLL(m, batch, t))
+            losses.append(try meanNLL(m, batch, t))
             m.parameters.zeroGradients()
-            m.backward(m.forward(batch), targets: t, dLogProb: t.map { $0 >= 0 ? -1 / counted : 0 })
+            try m.backward(m.forward(batch), targets: t, dLogProb: t.map { $0 >= 0 ? -1 / counted : 0 })
             optimizer.update(m.parameters, learningRate: 3e-3)
             if step == 0 {
                 for entry in m.parameters.entries {
@@ -81,10 +81,10 @@ struct TinyLlamaTests {
         #expect(losses.last! < 0.2 * losses.first!, "loss \(losses.first!) → \(losses.last!)")
     }
 
-    @Test func aPaddedSequenceComputesWhatItWouldAlone() {
+    @Test func aPaddedSequenceComputesWhatItWouldAlone() throws {
         let m = model()
-        let alone = m.logits(m.forward(TokenBatch(leftPadding: [sequences[1]]))).array
-        let padded = m.logits(m.forward(TokenBatch(leftPadding: sequences)))
+        let alone = m.logits(try m.forward(TokenBatch(leftPadding: [sequences[1]]))).array
+        let padded = m.logits(try m.forward(TokenBatch(leftPadding: sequences)))
         let V = Self.config.vocabSize, offset = (2 * 6 - 3) * V  // the last 3 slots of row 1
         let inBatch = Array(padded.buffer[offset..<offset + 3 * V])
         #expect(normalizedMeanSquaredError(inBatch.map(Double.init), alone.map(Double.init)) < 1e-10)
@@ -92,20 +92,20 @@ struct TinyLlamaTests {
 
     /// The sampler's tokens and log-probs must be what a training forward over the whole sequences gives.
     @Test(arguments: [SamplingConfig.greedy, SamplingConfig(temperature: 1), SamplingConfig(temperature: 0.7, topK: 5, topP: 0.9)])
-    func cachedGenerationAgreesWithTheTrainingForward(sampling: SamplingConfig) {
+    func cachedGenerationAgreesWithTheTrainingForward(sampling: SamplingConfig) throws {
         let m = model(seed: 4)
         func streams() -> [Xoshiro256] { sequences.indices.map { Xoshiro256(seed: 5, stream: "sampling/\($0)") } }
         var rngs = streams()
-        let generations = m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &rngs)
+        let generations = try m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &rngs)
         let full = zip(sequences, generations).map { $0 + $1.tokens }
         let batch = TokenBatch(leftPadding: full)
-        let acts = m.forward(batch), logits = m.logits(acts)
+        let acts = try m.forward(batch), logits = m.logits(acts)
         var t = [Int32](repeating: -1, count: batch.tokens.count)
         for (b, g) in generations.enumerated() {
             let end = (b + 1) * batch.seq
             for k in 0..<g.tokens.count { t[end - g.tokens.count - 1 + k] = g.tokens[k] }
         }
-        let recomputed = m.tokenLogProbs(acts, targets: t, temperature: sampling.isGreedy ? 1 : sampling.temperature)
+        let recomputed = try m.tokenLogProbs(acts, targets: t, temperature: sampling.isGreedy ? 1 : sampling.temperature)
         for (b, g) in generations.enumerated() {
             #expect(g.tokens.count == 7)
             let end = (b + 1) * batch.seq
@@ -119,33 +119,33 @@ struct TinyLlamaTests {
             }
         }
         var again = streams()
-        #expect(m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &again) == generations)
+        #expect(try m.generate(prompts: sequences, maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &again) == generations)
         // A sequence's samples depend on its own stream only, not on the batch it shares (log-probs agree
         // to rounding: a batch of one multiplies through a different BLAS path).
         var alone = [streams()[1]]
-        let single = m.generate(prompts: [sequences[1]], maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &alone)[0]
+        let single = try m.generate(prompts: [sequences[1]], maxNewTokens: 7, sampling: sampling, stopTokens: [], rngs: &alone)[0]
         #expect(single.tokens == generations[1].tokens)
         #expect(zip(single.logProbs, generations[1].logProbs).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 
     /// Scoring runs the training forward's block function with a KV cache: the same arithmetic, so the
     /// same bits.
-    @Test func inferenceScoringEqualsTheTrainingForward() {
+    @Test func inferenceScoringEqualsTheTrainingForward() throws {
         let m = model(seed: 6), batch = TokenBatch(leftPadding: sequences), t = targets(batch)
         for temperature: Float in [1, 0.7] {
-            let training = m.tokenLogProbs(m.forward(batch), targets: t, temperature: temperature)
-            let scored = m.scoreLogProbs(batch, targets: t, temperature: temperature)
+            let training = try m.tokenLogProbs(m.forward(batch), targets: t, temperature: temperature)
+            let scored = try m.scoreLogProbs(batch, targets: t, temperature: temperature)
             #expect(training == scored)
             #expect(zip(training, t).allSatisfy { $1 < 0 ? $0 == 0 : $0 < 0 })
         }
     }
 
-    @Test func stopTokensEndASequenceAndMaskItAfterwards() {
+    @Test func stopTokensEndASequenceAndMaskItAfterwards() throws {
         let m = model(seed: 4)
         var rngs = sequences.map { _ in Xoshiro256(seed: 1) }
-        let free = m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [], rngs: &rngs)
+        let free = try m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [], rngs: &rngs)
         let stop = free[0].tokens[2]
-        let stopped = m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [stop], rngs: &rngs)
+        let stopped = try m.generate(prompts: sequences, maxNewTokens: 6, sampling: .greedy, stopTokens: [stop], rngs: &rngs)
         let firstStop = free[0].tokens.firstIndex(of: stop)!
         #expect(stopped[0].tokens == Array(free[0].tokens[...firstStop]) && stopped[0].stopped)
         // the other sequence is unaffected by its neighbour finishing early (up to its own stop)

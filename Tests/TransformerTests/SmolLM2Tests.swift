@@ -23,7 +23,7 @@ struct SmolLM2Tests {
         let cases = try #require(fixture.logits)
         #expect(cases.count == 6)
         for c in cases {
-            let logits = model.logits(model.forward(TokenBatch(leftPadding: [c.ids])))
+            let logits = model.logits(try model.forward(TokenBatch(leftPadding: [c.ids])))
             let V = model.config.vocabSize, last = logits.pointer + (c.ids.count - 1) * V
             for (id, expected) in zip(c.topIds, c.topLogits) {
                 #expect(abs(last[id] - expected) < 1e-3, "\(c.prompt): logit of \(id) is \(last[id]), transformers \(expected)")
@@ -44,7 +44,7 @@ struct SmolLM2Tests {
             let clear = c.margins.firstIndex { $0 < 0.01 } ?? c.greedy.count
             guard clear > 0 else { continue }
             var rngs = [Xoshiro256(seed: 0)]
-            let g = model.generate(prompts: [c.ids], maxNewTokens: clear, sampling: .greedy, stopTokens: [2], rngs: &rngs)[0]
+            let g = try model.generate(prompts: [c.ids], maxNewTokens: clear, sampling: .greedy, stopTokens: [2], rngs: &rngs)[0]
             #expect(g.tokens == Array(c.greedy.prefix(g.tokens.count)), "\(c.prompt)")
             #expect(g.tokens.count == min(clear, c.greedy.count) || g.stopped)
             compared += g.tokens.count
@@ -57,7 +57,7 @@ struct SmolLM2Tests {
         let template = try ChatTemplate(jinja: file["tokenizer.chat_template"]?.string ?? "")
         let prompt = tokenizer.encode(template.render([ChatMessage(role: "user", content: "What is the capital of France?")]))
         var rngs = [Xoshiro256(seed: 0)]
-        let g = model.generate(prompts: [prompt], maxNewTokens: 16, sampling: .greedy, stopTokens: [2], rngs: &rngs)[0]
+        let g = try model.generate(prompts: [prompt], maxNewTokens: 16, sampling: .greedy, stopTokens: [2], rngs: &rngs)[0]
         #expect(g.stopped)
         #expect(tokenizer.decode(g.tokens.dropLast()) == "The capital of France is Paris.")
     }
