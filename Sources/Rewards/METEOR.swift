@@ -1,9 +1,10 @@
 // METEOR as nltk 3.10's meteor_score computes it (alpha 0.9, beta 3, gamma 0.5), over WordNet 3.0 as
 // Debian's wordnet-base ships it (/usr/share/wordnet, installed by Scripts/bootstrap).
 //
-// Words are lowercased (Python's str.lower), then aligned in three stages, each on the words still unmatched: exact, Porter
-// stem (the later stages see the stemmed words), and WordNet synonym (a hypothesis word matches a
-// reference word among the single-word lemma names of its synsets, or itself). In every stage the
+// Words are lowercased (Python's str.lower), then aligned in three stages, each on the words still
+// unmatched: exact, Porter stem (the later stages see the stemmed words), and WordNet synonym (a
+// hypothesis word matches a reference word among the single-word lemma names of its synsets, or
+// itself). In every stage the
 // hypothesis is walked from its last word and takes the last unmatched candidate in the reference.
 //   P = m/|h|, R = m/|r|, Fmean = PR/(αP + (1−α)R), penalty = γ·(chunks/m)^β, METEOR = Fmean·(1 − penalty)
 // with chunks the runs of matches contiguous in both; 0 without matches; the maximum over references.
@@ -74,7 +75,10 @@ public final class WordNet: @unchecked Sendable {
             return String(String.UnicodeScalarView(scalars.dropLast(suffix.count))) + new
         }
         var seen = Set<CodePointString>(), result: [String] = []
-        for f in [form] + forms where index[CodePointString(f)]?[pos] != nil && seen.insert(CodePointString(f)).inserted { result.append(f) }
+        for f in [form] + forms {
+            let key = CodePointString(f)
+            if index[key]?[pos] != nil && seen.insert(key).inserted { result.append(f) }
+        }
         return result
     }
 

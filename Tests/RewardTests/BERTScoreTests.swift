@@ -100,6 +100,9 @@ struct BERTScoreTests {
         #expect(out.scores == [base[0] * (1 + 1.0 / 10), base[1] * (1 + 1.0 / 4)])
         #expect(out.components.map(\.name) == ["rouge_l", "length_factor", "rouge_l_length"])
         #expect(throws: RewardError.self) { try reward.score([RewardInput(prompt: "", completion: "a", references: ["b"])]) }
+        // an empty reference pays nothing through the factor either (the base BLEU paid 0.30 before issue 9)
+        let empty = LengthFactorReward(base: SimilarityReward.bleuberi, constant: 0)
+        #expect(try empty.score([RewardInput(prompt: "", completion: "The quick brown fox", references: [""], completionTokens: 4)]).scores == [0])
     }
 
     /// metrics.md §5 (bert_score, MiniLM layer 6), and the empty-input rule: bert_score 0.3.13 raises
