@@ -56,9 +56,16 @@ public final class WordPiece: Sendable {
         var words: [String] = []
         // split on code points (a Character would fuse a space with a following combining mark)
         for chunk in cleaned.split(separator: " ") {
-            let stripped = String(String.UnicodeScalarView(chunk)).decomposedStringWithCanonicalMapping.unicodeScalars
-                .filter { $0.properties.generalCategory != .nonspacingMark }
-            let normalized = String(String.UnicodeScalarView(stripped)).lowercased().unicodeScalars
+            var normalized: [Unicode.Scalar] = []
+            normalized.reserveCapacity(chunk.count)
+            if chunk.allSatisfy(\.isASCII) {  // NFD is the identity and there is no mark to strip
+                for c in chunk { normalized.append(c.value >= 0x41 && c.value <= 0x5A ? Unicode.Scalar(UInt8(c.value + 0x20)) : c) }
+            } else {
+                let decomposed = String(String.UnicodeScalarView(chunk)).decomposedStringWithCanonicalMapping.unicodeScalars
+                for c in decomposed where c.properties.generalCategory != .nonspacingMark {
+                    normalized.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
+                }
+            }
             var current = String.UnicodeScalarView()
             for c in normalized {
                 if isBertPunctuation(c) {
