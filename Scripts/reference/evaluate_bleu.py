@@ -1,6 +1,9 @@
 """HF evaluate's "bleu" metric (smooth=True), transcribed: evaluate loads the metric's code from the hub,
 which is unreachable offline. It is the TensorFlow-NMT compute_bleu over sacrebleu's Tokenizer13a (the
-tokenizer evaluate copies). An empty hypothesis scores 0 (BLEUBERI's rule: evaluate divides by zero)."""
+tokenizer evaluate copies), as `evaluate.load("bleu")` fetches it from tensorflow/nmt master (the "# From:" URL of
+its `from .nmt_bleu import compute_bleu`). When the hypothesis or the shortest reference has no tokens, evaluate
+raises ZeroDivisionError; this returns None there (RefAlign's rule for those cases is 0: BLEUBERI returns 0 for an
+empty completion, and an empty reference must not pay)."""
 import collections
 import math
 
@@ -20,8 +23,8 @@ def ngrams(tokens, max_order=4):
 def evaluate_bleu(hypothesis, references):
     translation = tokenize_13a(hypothesis).split()
     refs = [tokenize_13a(r).split() for r in references]
-    if not translation:
-        return 0.0
+    if not translation or min(len(r) for r in refs) == 0:
+        return None  # evaluate raises ZeroDivisionError here (bp divides by the hypothesis/shortest-reference length)
     merged = collections.Counter()
     for r in refs:
         merged |= ngrams(r)

@@ -1,5 +1,5 @@
 // BERTScore (Zhang et al. 2020) as bert_score 0.3.13 computes it, on a local BERT folder (all-MiniLM-L6-v2
-// here, layer 6): each sentence is stripped, WordPiece-encoded with [CLS]/[SEP] (512 at most) and run
+// here, layer 6): each sentence is stripped (str.strip), WordPiece-encoded with [CLS]/[SEP] (512 at most) and run
 // through the first `layer` layers; token embeddings are L2-normalised; a hypothesis token's precision is
 // its best cosine against the reference tokens and a reference token's recall its best against the
 // hypothesis tokens ([CLS]/[SEP] included as candidates); P and R are weighted means with weight 0 on
@@ -41,7 +41,7 @@ public final class BERTScorer: @unchecked Sendable {
     }
 
     func encode(_ sentence: String) -> [Int32] {
-        tokenizer.encode(sentence.trimmingCharacters(in: .whitespacesAndNewlines))
+        tokenizer.encode(pythonStripped(sentence))
     }
 
     /// Turns on idf weighting with document frequencies from `references` (one document each); nil
@@ -118,16 +118,16 @@ public final class BERTScorer: @unchecked Sendable {
     public func score(hypotheses: [String], references: [[String]]) -> [BERTScoreValue] {
         precondition(hypotheses.count == references.count, "one reference list per hypothesis")
         var sentences: [String] = []
-        var index: [String: Int] = [:]  // each distinct sentence is encoded once
-        for s in hypotheses + references.flatMap({ $0 }) where index[s] == nil {
-            index[s] = sentences.count
+        var index: [CodePointString: Int] = [:]  // each distinct sentence (by code points) is encoded once
+        for s in hypotheses + references.flatMap({ $0 }) where index[CodePointString(s)] == nil {
+            index[CodePointString(s)] = sentences.count
             sentences.append(s)
         }
         let embedded = embeddings(sentences)
         return zip(hypotheses, references).map { h, refs in
             var best = BERTScoreValue(precision: -.infinity, recall: -.infinity, f: -.infinity)
             for r in refs {
-                var s = match(embedded[index[h]!], embedded[index[r]!])
+                var s = match(embedded[index[CodePointString(h)]!], embedded[index[CodePointString(r)]!])
                 if let (bp, br, bf) = baseline {
                     s = BERTScoreValue(precision: (s.precision - bp) / (1 - bp), recall: (s.recall - br) / (1 - br), f: (s.f - bf) / (1 - bf))
                 }

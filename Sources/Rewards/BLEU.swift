@@ -2,8 +2,10 @@
 //
 // `bleuSmoothed`: HF evaluate's "bleu" (the TensorFlow-NMT compute_bleu port) with smooth=True, as
 // BLEUBERI calls it per completion: add-one smoothing on all four orders, brevity penalty against the
-// SHORTEST reference, counts clipped by the maximum over references, in [0, 1]. An empty hypothesis
-// scores 0 (evaluate itself divides by zero there; BLEUBERI returns 0).
+// SHORTEST reference, counts clipped by the maximum over references, in [0, 1]. When the hypothesis or
+// the shortest reference has no tokens, evaluate raises ZeroDivisionError (its brevity penalty divides by
+// both lengths); both score 0 here: BLEUBERI returns 0 for an empty completion, and an empty reference
+// must not pay (its add-one smoothing alone would give an unrelated hypothesis ≈ 0.3).
 //
 // `sacreBLEU`: sacrebleu 2.x defaults: exp smoothing, brevity penalty against the CLOSEST reference length
 // (ties: the shorter), 0–100; sentence scores use the effective order, corpus scores sum the statistics.
@@ -69,9 +71,10 @@ public func bleuSmoothed(hypothesis: String, references: [String]) -> Double {
     let h = tokenize13aBytes(hypothesis)
     guard !h.isEmpty, !references.isEmpty else { return 0 }
     let stats = NGramStatistics(hypothesis: h, references: references.map(tokenize13aBytes))
+    guard let shortest = stats.referenceLengths.min(), shortest > 0 else { return 0 }
     var logSum = 0.0
     for n in 0..<4 { logSum += log(Double(stats.matches[n] + 1) / Double(stats.totals[n] + 1)) }
-    let ratio = Double(stats.hypothesisLength) / Double(stats.referenceLengths.min()!)
+    let ratio = Double(stats.hypothesisLength) / Double(shortest)
     let brevity = ratio > 1 ? 1 : exp(1 - 1 / ratio)
     return brevity * exp(logSum / 4)
 }

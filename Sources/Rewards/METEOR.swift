@@ -1,15 +1,18 @@
 // METEOR as nltk 3.10's meteor_score computes it (alpha 0.9, beta 3, gamma 0.5), over WordNet 3.0 as
 // Debian's wordnet-base ships it (/usr/share/wordnet, installed by Scripts/bootstrap).
 //
-// Words are lowercased, then aligned in three stages, each on the words still unmatched: exact, Porter
-// stem (the later stages see the stemmed words), and WordNet synonym (a hypothesis word matches a
-// reference word among the single-word lemma names of its synsets, or itself). In every stage the
+// Words are lowercased (Python's str.lower), then aligned in three stages, each on the words still
+// unmatched: exact, Porter stem (the later stages see the stemmed words), and WordNet synonym (a
+// hypothesis word matches a reference word among the single-word lemma names of its synsets, or
+// itself). In every stage the
 // hypothesis is walked from its last word and takes the last unmatched candidate in the reference.
 //   P = m/|h|, R = m/|r|, Fmean = PR/(αP + (1−α)R), penalty = γ·(chunks/m)^β, METEOR = Fmean·(1 − penalty)
 // with chunks the runs of matches contiguous in both; 0 without matches; the maximum over references.
 // nltk takes pre-tokenised input: `meteorTokenize` offers nltk's wordpunct_tokenize (\w+|[^\w\s]+) and a
-// whitespace split.
+// whitespace split. Words are compared, looked up and hashed by code points (CodePointString), as
+// Python compares str: a word spelt with U+00E9 and one spelt e + U+0301 are different words to nltk.
 import Foundation
+import Tokenizers
 
 /// WordNet's index, exception lists and synsets, read lazily from the dictionary folder.
 public final class WordNet: @unchecked Sendable {
@@ -22,14 +25,16 @@ public final class WordNet: @unchecked Sendable {
         "r": [],
     ]
     /// lemma → POS → synset offsets
-    let index: [String: [String: [Int]]]
-    let exceptions: [String: [String: [String]]]
+    let index: [CodePointString: [String: [Int]]]
+    /// POS → inflected form → base forms
+    let exceptions: [String: [CodePointString: [String]]]
     let data: [String: Data]
     private let lock = NSLock()
-    private var cache: [String: Set<String>] = [:]
+    private var cache: [CodePointString: Set<CodePointString>] = [:]
 
     public init(directory: String = "/usr/share/wordnet") throws {
-        var index: [String: [String: [Int]]] = [:], exceptions: [String: [String: [String]]] = [:], data: [String: Data] = [:]
+        var index: [CodePointString: [String: [Int]]] = [:], exceptions: [String: [CodePointString: [String]]] = [:]
+        var data: [String: Data] = [:]
         for (pos, name) in Self.parts {
             func read(_ file: String) throws -> String {
                 guard let text = try? String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8) else {
@@ -41,12 +46,12 @@ public final class WordNet: @unchecked Sendable {
                 let f = line.split(separator: " ")
                 guard f.count > 4, let synsets = Int(f[2]) else { continue }
                 let offsets = f.suffix(synsets).compactMap { Int($0) }  // the line ends with the synset offsets
-                index[String(f[0]), default: [:]][pos] = offsets
+                index[CodePointString(f[0]), default: [:]][pos] = offsets
             }
-            var map: [String: [String]] = [:]
+            var map: [CodePointString: [String]] = [:]
             for line in try read("\(name).exc").split(separator: "\n") {
                 let terms = line.split(separator: " ").map(String.init)
-                if let first = terms.first { map[first] = Array(terms.dropFirst()) }
+                if let first = terms.first { map[CodePointString(first)] = Array(terms.dropFirst()) }
             }
             exceptions[pos] = map
             guard let bytes = FileManager.default.contents(atPath: "\(directory)/data.\(name)") else {
@@ -60,13 +65,20 @@ public final class WordNet: @unchecked Sendable {
     }
 
     /// nltk's _morphy: the exception list's base forms, else one pass of the suffix rules; kept when the
-    /// form (or the word itself) is a lemma of that part of speech.
+    /// form (or the word itself) is a lemma of that part of speech. Suffixes are matched and cut on code
+    /// points (str.endswith and slicing), not on Characters.
     func morphy(_ form: String, _ pos: String) -> [String] {
-        let forms = exceptions[pos]?[form] ?? Self.substitutions[pos]!.compactMap { old, new in
-            form.hasSuffix(old) ? String(form.dropLast(old.count)) + new : nil
+        let scalars = Array(form.unicodeScalars)
+        let forms = exceptions[pos]?[CodePointString(form)] ?? Self.substitutions[pos]!.compactMap { old, new in
+            let suffix = Array(old.unicodeScalars)
+            guard scalars.count >= suffix.count, scalars.suffix(suffix.count).elementsEqual(suffix) else { return nil }
+            return String(String.UnicodeScalarView(scalars.dropLast(suffix.count))) + new
         }
-        var seen = Set<String>(), result: [String] = []
-        for f in [form] + forms where index[f]?[pos] != nil && seen.insert(f).inserted { result.append(f) }
+        var seen = Set<CodePointString>(), result: [String] = []
+        for f in [form] + forms {
+            let key = CodePointString(f)
+            if index[key]?[pos] != nil && seen.insert(key).inserted { result.append(f) }
+        }
         return result
     }
 
@@ -83,20 +95,21 @@ public final class WordNet: @unchecked Sendable {
     }
 
     /// The single-word lemma names of every synset of `word` in any part of speech.
-    public func synonyms(_ word: String) -> Set<String> {
+    public func synonyms(_ word: String) -> Set<CodePointString> {
+        let key = CodePointString(word)
         lock.lock()
         defer { lock.unlock() }
-        if let hit = cache[word] { return hit }
-        let lemma = word.lowercased()
-        var names = Set<String>()
+        if let hit = cache[key] { return hit }
+        let lemma = pythonLowercased(word)
+        var names = Set<CodePointString>()
         for (pos, _) in Self.parts {
             for form in morphy(lemma, pos) {
-                for offset in index[form]?[pos] ?? [] {
-                    for name in lemmaNames(pos, offset) where !name.contains("_") { names.insert(name) }
+                for offset in index[CodePointString(form)]?[pos] ?? [] {
+                    for name in lemmaNames(pos, offset) where !name.unicodeScalars.contains("_") { names.insert(CodePointString(name)) }
                 }
             }
         }
-        cache[word] = names
+        cache[key] = names
         return names
     }
 }
@@ -141,13 +154,13 @@ public struct METEOR: Sendable {
     }
 
     func single(hypothesis: [String], reference: [String]) -> Double {
-        var h = hypothesis.enumerated().map { ($0.offset, $0.element.lowercased()) }
-        var r = reference.enumerated().map { ($0.offset, $0.element.lowercased()) }
+        var h = hypothesis.enumerated().map { ($0.offset, CodePointString(pythonLowercased($0.element))) }
+        var r = reference.enumerated().map { ($0.offset, CodePointString(pythonLowercased($0.element))) }
         var matches = matchStage(&h, &r) { [$0] }
-        h = h.map { ($0.0, stemmer.stem($0.1)) }
-        r = r.map { ($0.0, stemmer.stem($0.1)) }
+        h = h.map { ($0.0, CodePointString(stemmer.stem($0.1.string))) }
+        r = r.map { ($0.0, CodePointString(stemmer.stem($0.1.string))) }
         matches += matchStage(&h, &r) { [$0] }
-        matches += matchStage(&h, &r) { Array(wordNet.synonyms($0)) + [$0] }
+        matches += matchStage(&h, &r) { Array(wordNet.synonyms($0.string)) + [$0] }
         guard !matches.isEmpty, !hypothesis.isEmpty, !reference.isEmpty else { return 0 }
         matches.sort { $0.0 < $1.0 }
         var chunks = 1
@@ -162,12 +175,13 @@ public struct METEOR: Sendable {
 
     /// One alignment stage: from the last hypothesis word back, each takes the last unmatched reference
     /// position holding one of its candidate forms. Matched words leave both lists.
-    func matchStage(_ h: inout [(Int, String)], _ r: inout [(Int, String)], candidates: (String) -> [String]) -> [(Int, Int)] {
-        var positions: [String: [Int]] = [:]
+    func matchStage(_ h: inout [(Int, CodePointString)], _ r: inout [(Int, CodePointString)],
+                    candidates: (CodePointString) -> [CodePointString]) -> [(Int, Int)] {
+        var positions: [CodePointString: [Int]] = [:]
         for (j, (_, word)) in r.enumerated() { positions[word, default: []].append(j) }
         var matches: [(Int, Int)] = [], matchedH = Set<Int>(), matchedR = Set<Int>()
         for i in h.indices.reversed() {
-            var best: (j: Int, word: String)?
+            var best: (j: Int, word: CodePointString)?
             for word in candidates(h[i].1) {
                 if let j = positions[word]?.last, j > (best?.j ?? -1) { best = (j, word) }
             }

@@ -1,7 +1,8 @@
 // nltk's PorterStemmer in its default NLTK_EXTENSIONS mode (Porter 1980 plus Martin Porter's and NLTK's
-// amendments), the stemmer rouge-score and nltk's METEOR use. Words are lowercased first; words of at
-// most two characters are returned lowercased; a small pool of irregular forms maps directly.
-// Works on Unicode scalars, as Python's str does on code points.
+// amendments), the stemmer rouge-score and nltk's METEOR use. Words are lowercased first (Python's
+// str.lower); words of at most two code points are returned lowercased; a small pool of irregular forms
+// maps directly. Works on Unicode scalars and looks words up by code points, as Python's str does.
+import Tokenizers
 
 public struct PorterStemmer: Sendable {
     public init() {}
@@ -19,20 +20,20 @@ public struct PorterStemmer: Sendable {
         }
     }
 
-    static let pool: [String: String] = {
+    static let pool: [CodePointString: String] = {
         let irregular: [(String, [String])] = [
             ("sky", ["sky", "skies"]), ("die", ["dying"]), ("lie", ["lying"]), ("tie", ["tying"]), ("news", ["news"]),
             ("inning", ["innings", "inning"]), ("outing", ["outings", "outing"]), ("canning", ["cannings", "canning"]),
             ("howe", ["howe"]), ("proceed", ["proceed"]), ("exceed", ["exceed"]), ("succeed", ["succeed"]),
         ]
-        var pool: [String: String] = [:]
-        for (key, forms) in irregular { for form in forms { pool[form] = key } }
+        var pool: [CodePointString: String] = [:]
+        for (key, forms) in irregular { for form in forms { pool[CodePointString(form)] = key } }
         return pool
     }()
 
     public func stem(_ word: String) -> String {
-        let lower = word.lowercased()
-        if let irregular = Self.pool[lower] { return irregular }
+        let lower = pythonLowercased(word)
+        if let irregular = Self.pool[CodePointString(lower)] { return irregular }
         if word.unicodeScalars.count <= 2 { return lower }
         var w = Array(lower.unicodeScalars)
         w = step1a(w); w = step1b(w); w = step1c(w); w = step2(w); w = step3(w); w = step4(w); w = step5a(w); w = step5b(w)

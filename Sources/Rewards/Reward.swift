@@ -2,6 +2,7 @@
 // references) → one score per completion plus named components for logging. Objectives must log the
 // same `scores` they turn into advantages (TRL once logged unweighted rewards while training on
 // weighted ones).
+import Tokenizers
 
 public struct RewardInput: Sendable {
     public var prompt: String
@@ -83,14 +84,30 @@ public struct SimilarityReward: Reward {
     public static let brf1 = SimilarityReward(name: "brf1") { Rewards.brf1(hypothesis: $0, references: $1) }
 }
 
-/// The text BLEUBERI scores: inside <answer>…</answer>, or after a lone <answer>, else all of it; trimmed.
+/// The text BLEUBERI scores: inside <answer>…</answer>, or after a lone <answer>, else all of it; stripped
+/// of Python whitespace (str.strip). The tags are found in the UTF-8 bytes, as Python's str.find finds
+/// them: a combining mark after "<answer>" does not hide it.
 public func answerText(_ completion: String) -> String {
-    var text = Substring(completion)
-    if let open = text.range(of: "<answer>") {
+    var text = Array(completion.utf8)[...]
+    if let open = firstOccurrence(of: "<answer>", in: text) {
         text = text[open.upperBound...]
-        if let close = text.range(of: "</answer>") { text = text[..<close.lowerBound] }
+        if let close = firstOccurrence(of: "</answer>", in: text) { text = text[..<close.lowerBound] }
     }
-    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    return pythonStripped(String(decoding: text, as: UTF8.self))
 }
 
-import Foundation
+/// The first range of `pattern`'s UTF-8 bytes in `bytes` (indices of `bytes`).
+func firstOccurrence(of pattern: String, in bytes: ArraySlice<UInt8>) -> Range<Int>? {
+    let p = Array(pattern.utf8)
+    guard bytes.count >= p.count else { return nil }
+    for i in bytes.startIndex...(bytes.endIndex - p.count) where bytes[i..<i + p.count].elementsEqual(p) { return i..<i + p.count }
+    return nil
+}
+
+/// Python's str.strip(): leading and trailing code points that are whitespace to str.isspace.
+func pythonStripped(_ text: String) -> String {
+    let scalars = text.unicodeScalars
+    guard let first = scalars.firstIndex(where: { !isPythonWhitespace($0) }),
+          let last = scalars.lastIndex(where: { !isPythonWhitespace($0) }) else { return "" }
+    return String(scalars[first...last])
+}

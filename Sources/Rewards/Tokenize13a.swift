@@ -9,42 +9,68 @@
 // 3. split on whitespace (Python's str.split(): Unicode White_Space and U+001C–U+001F).
 // The substitutions only insert spaces around ASCII characters, so they run on UTF-8 bytes: a byte of a
 // multi-byte character is a non-digit exactly as the character is, and the output bytes are the same.
-import Foundation
+import Tokenizers
 
 public func tokenize13a(_ text: String) -> [String] {
     tokenize13aBytes(text).map { String(decoding: $0, as: UTF8.self) }
 }
 
-/// The 13a tokens as UTF-8 byte slices (what BLEU counts, without building strings).
+/// The 13a tokens as UTF-8 byte slices (what BLEU counts, without building strings). Every step works on
+/// bytes, as Python's str.replace and re.sub work on code points: no canonical equivalence, no grapheme
+/// clusters (String's contains and Foundation's replacingOccurrences would miss "&amp;" before a combining
+/// mark, and would match "&amp;" ending in U+037E GREEK QUESTION MARK as if it were ';').
 func tokenize13aBytes(_ text: String) -> [ArraySlice<UInt8>] {
-    var bytes: [UInt8] = [0x20]
-    bytes.reserveCapacity(text.utf8.count * 5 / 4 + 8)
-    if text.contains("<skipped>") || text.contains("&") {  // rare: the literal sequence of replacements
-        var line = text.replacingOccurrences(of: "<skipped>", with: "").replacingOccurrences(of: "-\n", with: "")
-            .replacingOccurrences(of: "\n", with: " ")
-        if line.contains("&") {
-            line = line.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
-                .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
-        }
-        for b in line.utf8 { appendPadded(b, to: &bytes) }
-    } else {  // one pass: drop "-\n", newline to space
-        let utf8 = Array(text.utf8)
-        var i = 0
-        while i < utf8.count {
-            if utf8[i] == UInt8(ascii: "-") && i + 1 < utf8.count && utf8[i + 1] == 0x0A {
-                i += 2
-                continue
-            }
-            appendPadded(utf8[i] == 0x0A ? 0x20 : utf8[i], to: &bytes)
-            i += 1
+    var utf8 = Array(text.utf8)
+    if utf8.contains(UInt8(ascii: "<")) { utf8 = replacing(utf8, "<skipped>", with: "") }
+    utf8 = joinLines(utf8)
+    if utf8.contains(UInt8(ascii: "&")) {
+        for (entity, character) in [("&quot;", "\""), ("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">")] {
+            utf8 = replacing(utf8, entity, with: character)
         }
     }
+    var bytes: [UInt8] = [0x20]
+    bytes.reserveCapacity(utf8.count * 5 / 4 + 8)
+    for b in utf8 { appendPadded(b, to: &bytes) }
     bytes.append(0x20)
     let dot = UInt8(ascii: "."), comma = UInt8(ascii: ","), dash = UInt8(ascii: "-")
     bytes = substitutePairs(bytes, { !isDigit($0) && ($1 == dot || $1 == comma) }, { a, b in [a, 0x20, b, 0x20] })
     bytes = substitutePairs(bytes, { ($0 == dot || $0 == comma) && !isDigit($1) }, { a, b in [0x20, a, 0x20, b] })
     bytes = substitutePairs(bytes, { isDigit($0) && $1 == dash }, { a, b in [a, 0x20, b, 0x20] })
     return splitOnPythonWhitespace(bytes)
+}
+
+/// line.replace("-\n", "").replace("\n", " ") on bytes.
+func joinLines(_ s: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(s.count)
+    var i = 0
+    while i < s.count {
+        if s[i] == UInt8(ascii: "-") && i + 1 < s.count && s[i + 1] == 0x0A {
+            i += 2
+            continue
+        }
+        out.append(s[i] == 0x0A ? 0x20 : s[i])
+        i += 1
+    }
+    return out
+}
+
+/// Python's str.replace on UTF-8 bytes: every non-overlapping occurrence, left to right.
+func replacing(_ s: [UInt8], _ pattern: String, with replacement: String) -> [UInt8] {
+    let p = Array(pattern.utf8), r = Array(replacement.utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(s.count)
+    var i = 0
+    while i < s.count {
+        if s[i] == p[0] && i + p.count <= s.count && s[i..<i + p.count].elementsEqual(p) {
+            out += r
+            i += p.count
+        } else {
+            out.append(s[i])
+            i += 1
+        }
+    }
+    return out
 }
 
 @inline(__always) func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
@@ -74,11 +100,6 @@ func substitutePairs(_ s: [UInt8], _ matches: (UInt8, UInt8) -> Bool, _ replacem
         }
     }
     return out
-}
-
-/// Python's str.isspace(): Unicode White_Space plus the separators U+001C–U+001F.
-@inline(__always) func isPythonWhitespace(_ c: Unicode.Scalar) -> Bool {
-    (c.value >= 0x1C && c.value <= 0x1F) || c.properties.isWhitespace
 }
 
 /// Splits on ASCII whitespace bytes, then splits any token holding non-ASCII bytes on Unicode whitespace.

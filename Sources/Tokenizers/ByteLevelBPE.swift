@@ -46,11 +46,11 @@ public final class ByteLevelBPE: Sendable {
         var symbolByte: [Unicode.Scalar: UInt8] = [:]
         for (b, s) in Self.byteSymbols.enumerated() { symbolByte[s] = UInt8(b) }
         let specialSet = Set(special)
-        var ids: [String: Int32] = [:]
+        var ids: [CodePointString: Int32] = [:]  // tokenizers compares token texts by bytes
         ids.reserveCapacity(tokens.count)
         var tokenBytes: [[UInt8]] = []
         for (id, token) in tokens.enumerated() {
-            ids[token] = Int32(id)
+            ids[CodePointString(token)] = Int32(id)
             if specialSet.contains(Int32(id)) {
                 tokenBytes.append(Array(token.utf8))
             } else {
@@ -61,13 +61,13 @@ public final class ByteLevelBPE: Sendable {
             }
         }
         self.tokenBytes = tokenBytes
-        byteToken = Self.byteSymbols.map { ids[String(Character($0))] ?? -1 }
+        byteToken = Self.byteSymbols.map { ids[CodePointString(String($0))] ?? -1 }
         var merges: [UInt64: (Int32, Int32)] = [:]
         merges.reserveCapacity(mergeList.count)
         for (rank, merge) in mergeList.enumerated() {
-            let parts = merge.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, let l = ids[String(parts[0])], let r = ids[String(parts[1])],
-                  let m = ids[String(parts[0]) + String(parts[1])] else {
+            let parts = merge.unicodeScalars.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false).map { String($0) }
+            guard parts.count == 2, let l = ids[CodePointString(parts[0])], let r = ids[CodePointString(parts[1])],
+                  let m = ids[CodePointString(parts[0] + parts[1])] else {
                 throw TokenizerError("merge \(rank) \(merge.debugDescription) names a token not in the vocabulary")
             }
             merges[UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))] = (Int32(rank), m)
@@ -111,7 +111,7 @@ public final class ByteLevelBPE: Sendable {
         }
     }
 
-    public func id(of token: String) -> Int32? { tokens.firstIndex(of: token).map(Int32.init) }
+    public func id(of token: String) -> Int32? { tokens.firstIndex { $0.utf8.elementsEqual(token.utf8) }.map(Int32.init) }
 
     // MARK: encode
 

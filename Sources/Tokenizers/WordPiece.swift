@@ -1,27 +1,30 @@
-// BERT's WordPiece tokenizer, as transformers' BertTokenizer (the one bert_score loads) runs it with
-// do_lower_case: clean the text (drop NUL, U+FFFD and control characters; whitespace to spaces), put
-// spaces around CJK ideographs, split on whitespace, lowercase, strip accents (NFD, drop nonspacing
-// marks), split off punctuation (ASCII punctuation and Unicode P*), then greedy longest-match-first
-// word pieces with the "##" continuation prefix; a word over 100 characters, or one that cannot be
-// pieced, becomes [UNK]. Works on Unicode scalars.
+// BERT's WordPiece tokenizer, as transformers 5's BertTokenizer (the one bert_score loads, backed by
+// Hugging Face tokenizers' BertNormalizer, BertPreTokenizer and WordPiece) runs it with do_lower_case:
+// clean the text (drop NUL, U+FFFD and control characters; whitespace to spaces), put spaces around CJK
+// ideographs, split on whitespace, strip accents (NFD, drop nonspacing marks), then lowercase each code
+// point on its own (no final-sigma rule: Σ becomes σ everywhere), split off punctuation (ASCII
+// punctuation and Unicode P*), then greedy longest-match-first word pieces with the "##" continuation
+// prefix; a word over 100 characters, or one that cannot be pieced, becomes [UNK]. Works on Unicode
+// scalars and looks pieces up by code points (UTF-8 bytes), as tokenizers does: the accent stripping is
+// the only normalisation (so a Hangul syllable, which NFD turns into conjoining jamo, is pieced as jamo).
 import Foundation
 
 public final class WordPiece: Sendable {
     public let vocabulary: [String]
-    let ids: [String: Int32]
+    let ids: [CodePointString: Int32]
     public let unknown: Int32, classifier: Int32, separator: Int32, padding: Int32
 
     /// From BERT's vocab.txt: one token per line, the line number is the id.
     public init(vocabularyFile path: String) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw TokenizerError("cannot read \(path)") }
-        var lines = text.components(separatedBy: "\n")
+        var lines = text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         if lines.last == "" { lines.removeLast() }
         vocabulary = lines
-        var ids: [String: Int32] = [:]
-        for (i, token) in lines.enumerated() where ids[token] == nil { ids[token] = Int32(i) }
+        var ids: [CodePointString: Int32] = [:]
+        for (i, token) in lines.enumerated() where ids[CodePointString(token)] == nil { ids[CodePointString(token)] = Int32(i) }
         self.ids = ids
         func special(_ token: String) throws -> Int32 {
-            guard let id = ids[token] else { throw TokenizerError("\(path): no \(token) token") }
+            guard let id = ids[CodePointString(token)] else { throw TokenizerError("\(path): no \(token) token") }
             return id
         }
         (unknown, classifier, separator, padding) = (try special("[UNK]"), try special("[CLS]"), try special("[SEP]"), try special("[PAD]"))
@@ -37,12 +40,12 @@ public final class WordPiece: Sendable {
         return Array(out.prefix(maxLength - 1)) + [separator]
     }
 
-    /// Words after cleaning, CJK spacing, lowercasing, accent stripping and punctuation splitting.
+    /// Words after cleaning, CJK spacing, accent stripping, lowercasing and punctuation splitting.
     func basicTokens(_ text: String) -> [String] {
-        var cleaned = String.UnicodeScalarView()
+        var cleaned: [Unicode.Scalar] = []
         for c in text.unicodeScalars {
             if c.value == 0 || c.value == 0xFFFD || isControl(c) { continue }
-            if isBertWhitespace(c) {
+            if isPythonWhitespace(c) {  // tokenizers: char::is_whitespace (White_Space)
                 cleaned.append(" ")
             } else if isCJK(c) {
                 cleaned.append(" "); cleaned.append(c); cleaned.append(" ")
@@ -51,9 +54,18 @@ public final class WordPiece: Sendable {
             }
         }
         var words: [String] = []
-        for chunk in String(cleaned).split(separator: " ", omittingEmptySubsequences: true) {
-            let normalized = chunk.lowercased().decomposedStringWithCanonicalMapping.unicodeScalars
-                .filter { $0.properties.generalCategory != .nonspacingMark }
+        // split on code points (a Character would fuse a space with a following combining mark)
+        for chunk in cleaned.split(separator: " ") {
+            var normalized: [Unicode.Scalar] = []
+            normalized.reserveCapacity(chunk.count)
+            if chunk.allSatisfy(\.isASCII) {  // NFD is the identity and there is no mark to strip
+                for c in chunk { normalized.append(c.value >= 0x41 && c.value <= 0x5A ? Unicode.Scalar(UInt8(c.value + 0x20)) : c) }
+            } else {
+                let decomposed = String(String.UnicodeScalarView(chunk)).decomposedStringWithCanonicalMapping.unicodeScalars
+                for c in decomposed where c.properties.generalCategory != .nonspacingMark {
+                    normalized.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
+                }
+            }
             var current = String.UnicodeScalarView()
             for c in normalized {
                 if isBertPunctuation(c) {
@@ -80,7 +92,7 @@ public final class WordPiece: Sendable {
             while start < end {
                 var piece = String(String.UnicodeScalarView(scalars[start..<end]))
                 if start > 0 { piece = "##" + piece }
-                if let id = ids[piece] { found = id; break }
+                if let id = ids[CodePointString(piece)] { found = id; break }
                 end -= 1
             }
             guard let id = found else { return [unknown] }
@@ -100,8 +112,9 @@ func isControl(_ c: Unicode.Scalar) -> Bool {
     }
 }
 
-func isBertWhitespace(_ c: Unicode.Scalar) -> Bool {
-    c == " " || c == "\t" || c == "\n" || c == "\r" || c.properties.generalCategory == .spaceSeparator
+/// Python's str.isspace() (what str.split() splits on): Unicode White_Space plus U+001C–U+001F.
+public func isPythonWhitespace(_ c: Unicode.Scalar) -> Bool {
+    (c.value >= 0x1C && c.value <= 0x1F) || c.properties.isWhitespace
 }
 
 func isBertPunctuation(_ c: Unicode.Scalar) -> Bool {

@@ -20,7 +20,7 @@ struct ScoreCommand: ParsableCommand {
             nltk's meteor_score over WordNet 3.0 (exact, Porter stem, synonyms) on --tokenization wordpunct or \
             whitespace tokens. brf1: harmonic \
             mean of bleu and rouge-l. bertscore: BERTScore P/R/F on --bert at --layer (default all-MiniLM-L6-v2, \
-            layer 6), optional --idf from the references; prints {"precision", "recall", "f"}. embedding: cosine of \
+            layer 6), optional --idf from the references; prints {"precision", "recall", "f1"}. embedding: cosine of \
             mean-pooled --bert sentence embeddings (sentence-transformers), best reference.
             """)
 
@@ -51,7 +51,7 @@ struct ScoreCommand: ParsableCommand {
             let scorer = try BERTScorer(modelDirectory: try resolveModelPath(bert), layer: layer)
             if idf { scorer.useIDF(references: rows.flatMap(\.1)) }
             for s in scorer.score(hypotheses: rows.map(\.0), references: rows.map(\.1)) {
-                print("{\"f\":\(s.f),\"precision\":\(s.precision),\"recall\":\(s.recall)}")
+                print("{\"precision\":\(s.precision),\"recall\":\(s.recall),\"f1\":\(s.f)}")
             }
             return
         }

@@ -11,10 +11,12 @@ struct MiniLMFixture: Decodable {
     struct TokenizerCase: Decodable { let text: String; let ids: [Int32] }
     struct Hidden: Decodable { let text: String; let ids: [Int32]; let hidden: [Float] }
     struct Pair: Decodable { let hypothesis: String; let references: [String] }
+    struct EmptyEmbedding: Decodable { let hypothesis: String; let references: [String]; let cosine: Double }
     let tokenizer: [TokenizerCase]
     let hidden: [Hidden]
     let pairs: [Pair]
     let bertscore: [String: [[Double]]]
+    let emptyEmbedding: [EmptyEmbedding]
 
     static let shared: Result<MiniLMFixture, Error> = Result {
         guard let url = Bundle.module.url(forResource: "Fixtures/minilm", withExtension: "json") else {
@@ -38,7 +40,7 @@ struct BERTScoreTests {
     @Test func wordPieceIDsMatchBertTokenizer() throws {
         let tokenizer = try MiniLM.scorer.get().tokenizer, fixture = try MiniLMFixture.shared.get()
         for c in fixture.tokenizer {
-            #expect(tokenizer.encode(c.text.trimmingCharacters(in: .whitespacesAndNewlines)) == c.ids, "\(c.text.prefix(50).debugDescription)")
+            #expect(tokenizer.encode(pythonStripped(c.text)) == c.ids, "\(c.text.prefix(50).debugDescription)")
         }
         // assets.md §2 (HF tokenizers on the shipped tokenizer.json)
         #expect(tokenizer.encode("Héllo, WÖRLD! unaffable 2024 naïve café 東京") ==
@@ -80,6 +82,13 @@ struct BERTScoreTests {
         let worst = zip(got, expected).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst < 1e-5, "worst difference \(worst)")
         #expect(abs(embedder.cosine(hypotheses: ["The cat sat on the mat."], references: [["A cat was sitting on the mat."]])[0] - 0.9491) < 1e-4)
+        // empty and whitespace-only text: sentence-transformers embeds [CLS] [SEP]; so does this
+        let empty = fixture.emptyEmbedding
+        #expect(empty.count == 5)
+        let emptyCosines = embedder.cosine(hypotheses: empty.map(\.hypothesis), references: empty.map(\.references))
+        for (c, got) in zip(empty, emptyCosines) {
+            #expect(abs(got - c.cosine) < 1e-5, "\(c.hypothesis.debugDescription) vs \(c.references): \(got) vs \(c.cosine)")
+        }
     }
 
     @Test func lengthFactorScalesTheBaseReward() throws {
@@ -91,9 +100,14 @@ struct BERTScoreTests {
         #expect(out.scores == [base[0] * (1 + 1.0 / 10), base[1] * (1 + 1.0 / 4)])
         #expect(out.components.map(\.name) == ["rouge_l", "length_factor", "rouge_l_length"])
         #expect(throws: RewardError.self) { try reward.score([RewardInput(prompt: "", completion: "a", references: ["b"])]) }
+        // an empty reference pays nothing through the factor either (the base BLEU paid 0.30 before issue 9)
+        let empty = LengthFactorReward(base: SimilarityReward.bleuberi, constant: 0)
+        #expect(try empty.score([RewardInput(prompt: "", completion: "The quick brown fox", references: [""], completionTokens: 4)]).scores == [0])
     }
 
-    /// metrics.md §5 (bert_score, MiniLM layer 6), and the empty-input rule.
+    /// metrics.md §5 (bert_score, MiniLM layer 6), and the empty-input rule: bert_score 0.3.13 raises
+    /// AttributeError (BertTokenizer has no build_inputs_with_special_tokens under transformers 5) on a
+    /// sentence that is empty after str.strip(), so P = R = F = 0 there is ours.
     @Test func referenceValuesAndEmptyInputs() throws {
         let scorer = try BERTScorer(modelDirectory: miniLMDirectory, layer: 6)
         let hyps = ["The cat sat on the mat.", "Paris is the capital of France."]
@@ -104,7 +118,9 @@ struct BERTScoreTests {
         scorer.useIDF(references: refs.flatMap { $0 })
         let idf = scorer.score(hypotheses: hyps, references: refs)
         #expect(abs(idf[0].f - 0.86412) < 1e-4 && abs(idf[1].f - 0.96879) < 1e-4)
-        #expect(scorer.score(hypotheses: ["", "text"], references: [["a reference"], ["   "]]).map(\.f) == [0, 0])
+        let empty = scorer.score(hypotheses: ["", "text", "", " \t\n", "text"], references: [["a reference"], ["   "], [""], ["\u{2003}"], ["", "text"]])
+        #expect(empty.prefix(4).allSatisfy { $0 == BERTScoreValue(precision: 0, recall: 0, f: 0) })
+        #expect(abs(empty[4].f - 1) < 1e-6)  // the empty reference scores 0, the identical one ≈ 1
     }
 
     @Test func missingModelIsAClearError() {

@@ -47,8 +47,12 @@ struct ScoreCLITests {
         #expect(try scores(["--metric", "meteor"]).map { ($0["score"]! * 1e5).rounded() / 1e5 } == [0.74543, 0.90671])
         #expect(try scores(["--metric", "meteor", "--tokenization", "whitespace"]).map { ($0["score"]! * 1e5).rounded() / 1e5 } == [0.70145, 0.625])
         let bert = try scores(["--metric", "bertscore"])
-        #expect(abs(bert[0]["f"]! - 0.90713) < 1e-4 && abs(bert[0]["precision"]! - 0.91864) < 1e-4)
+        #expect(bert.allSatisfy { Set($0.keys) == ["precision", "recall", "f1"] })
+        #expect(abs(bert[0]["f1"]! - 0.90713) < 1e-4 && abs(bert[0]["precision"]! - 0.91864) < 1e-4 && abs(bert[0]["recall"]! - 0.89590) < 1e-4)
         #expect(try scores(["--metric", "sacrebleu", "--corpus"]).count == 1)
+        // issue 9: an empty reference paid ≈ 0.30 (add-one smoothing) instead of 0
+        try Data("{\"hypothesis\": \"The quick brown fox\", \"references\": [\"\"]}\n".utf8).write(to: URL(fileURLWithPath: dir + "/pairs.jsonl"))
+        #expect(try scores(["--metric", "bleu"]) == [["score": 0]])
         try Data("{\"hypothesis\": \"x\", \"references\": []}\n".utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
         let bad = try runCommand([binary, "score", "--metric", "bleu", "--input", dir + "/bad.jsonl"], in: projectRoot)
         #expect(bad.status != 0 && bad.output.contains("bad.jsonl:1: field \"references\" must be a non-empty list of strings"))

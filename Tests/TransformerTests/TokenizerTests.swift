@@ -7,10 +7,10 @@ import Testing
 struct TokenizerTests {
     @Test func idsMatchHuggingFaceTokenizers() throws {
         let tokenizer = try SmolLM2.tokenizer.get(), fixture = try SmolLM2Fixture.shared.get()
-        #expect(fixture.tokenizer.count >= 35)
+        #expect(fixture.tokenizer.count >= 47)
         for c in fixture.tokenizer {
             #expect(tokenizer.encode(c.text) == c.ids, "\(c.text.debugDescription)")
-            #expect(tokenizer.decode(c.ids) == c.decoded, "\(c.text.debugDescription)")
+            #expect(tokenizer.decode(c.ids).unicodeScalars.elementsEqual(c.decoded.unicodeScalars), "\(c.text.debugDescription)")
         }
     }
 
@@ -60,7 +60,7 @@ struct TokenizerTests {
             var s = String.UnicodeScalarView()
             for _ in 0..<rng.nextInt(below: 40) { s.append(pool[rng.nextInt(below: pool.count)]) }
             let text = String(s)
-            #expect(tokenizer.decode(tokenizer.encode(text)) == text, "\(text.debugDescription)")
+            #expect(tokenizer.decode(tokenizer.encode(text)).unicodeScalars.elementsEqual(text.unicodeScalars), "\(text.debugDescription)")
         }
     }
 
