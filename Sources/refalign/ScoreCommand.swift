@@ -5,10 +5,6 @@ import Rewards
 import Tokenizers
 import Transformer
 
-enum MetricName: String, ExpressibleByArgument, CaseIterable {
-    case bleu, sacrebleu, rouge1 = "rouge-1", rouge2 = "rouge-2", rougeL = "rouge-l", brf1, meteor, bertscore, embedding
-}
-
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "score",
@@ -24,7 +20,7 @@ struct ScoreCommand: ParsableCommand {
             mean-pooled --bert sentence embeddings (sentence-transformers), best reference.
             """)
 
-    @Option(help: "Metric: \(MetricName.allCases.map(\.rawValue).joined(separator: ", ")).") var metric: MetricName
+    @Option(help: "Metric: \(RewardRegistry.names.joined(separator: ", ")) (the reward registry of train and evaluate).") var metric: String
     @Option(help: "JSONL input.") var input: String
     @Flag(help: "One corpus-level score instead of one per line (sacrebleu only).") var corpus = false
     @Option(help: "BERT folder for bertscore/embedding: 'minilm' (fetched by Scripts/bootstrap) or a path.") var bert = "minilm"
@@ -37,7 +33,8 @@ struct ScoreCommand: ParsableCommand {
 
     func validate() throws {
         if METEORTokenization(rawValue: tokenization) == nil { throw ValidationError("--tokenization is wordpunct or whitespace") }
-        if corpus && metric != .sacrebleu { throw ValidationError("--corpus is defined for sacrebleu only") }
+        if corpus && metric != "sacrebleu" { throw ValidationError("--corpus is defined for sacrebleu only") }
+        if !RewardRegistry.names.contains(metric) { throw ValidationError("--metric is one of \(RewardRegistry.names.joined(separator: ", "))") }
     }
 
     func run() throws {
@@ -47,35 +44,18 @@ struct ScoreCommand: ParsableCommand {
             print("{\"score\":\(SacreBLEU.corpus(hypotheses: rows.map(\.0), references: rows.map(\.1)))}")
             return
         }
-        if metric == .bertscore {
-            let scorer = try BERTScorer(modelDirectory: try resolveModelPath(bert), layer: layer)
-            if idf { scorer.useIDF(references: rows.flatMap(\.1)) }
-            for s in scorer.score(hypotheses: rows.map(\.0), references: rows.map(\.1)) {
-                print("{\"precision\":\(s.precision),\"recall\":\(s.recall),\"f1\":\(s.f)}")
+        let bertPath = try RewardRegistry.entry(metric).usesBERT ? resolveModelPath(bert) : ""
+        let reward = try RewardRegistry.make(metric, options: RewardOptions(bert: bertPath, layer: layer, idf: idf, stem: stem,
+                                                                            meteorTokenization: tokenization, wordnet: wordnet),
+                                             references: rows.flatMap(\.1))
+        let out = try reward.score(rows.map { RewardInput(prompt: "", completion: $0.0, references: $0.1) })
+        if metric == "bertscore" {
+            let component = { (name: String) in out.components.first { $0.name == name }!.values }
+            for (p, (r, f)) in zip(component("bertscore_p"), zip(component("bertscore_r"), component("bertscore_f"))) {
+                print("{\"precision\":\(p),\"recall\":\(r),\"f1\":\(f)}")
             }
-            return
-        }
-        if metric == .embedding {
-            let directory = try resolveModelPath(bert)
-            let embedder = SentenceEmbedder(model: try Bert(directory: directory), tokenizer: try WordPiece(vocabularyFile: directory + "/vocab.txt"))
-            for score in embedder.cosine(hypotheses: rows.map(\.0), references: rows.map(\.1)) { print("{\"score\":\(score)}") }
-            return
-        }
-        let meteor = metric == .meteor ? METEOR(wordNet: try WordNet(directory: wordnet)) : nil
-        let mode = METEORTokenization(rawValue: tokenization)!
-        for (h, refs) in rows {
-            let score: Double
-            switch metric {
-            case .bleu: score = bleuSmoothed(hypothesis: h, references: refs)
-            case .sacrebleu: score = SacreBLEU.sentence(hypothesis: h, references: refs)
-            case .rouge1: score = rouge(.n(1), hypothesis: h, references: refs, stem: stem).f
-            case .rouge2: score = rouge(.n(2), hypothesis: h, references: refs, stem: stem).f
-            case .rougeL: score = rouge(.l, hypothesis: h, references: refs, stem: stem).f
-            case .meteor: score = meteor!.score(hypothesis: meteorTokenize(h, mode), references: refs.map { meteorTokenize($0, mode) })
-            case .brf1: score = brf1(hypothesis: h, references: refs)
-            case .bertscore, .embedding: fatalError("handled above")
-            }
-            print("{\"score\":\(score)}")
+        } else {
+            for score in out.scores { print("{\"score\":\(score)}") }
         }
     }
 }

@@ -19,10 +19,15 @@ struct TrainCommand: ParsableCommand {
               refalign  K=2, T=1, reward bertscore (MiniLM layer 6), C=0, clip ε=0.5, LR 1e-6, no KL
               grpo      G=8, T=0.9, top-k 50, reward bleu, β=0.04 (k3 KL to the initial policy), bnpo, LR 1e-6, grad clip 0.2
               rloo      K=2, T=1, reward bleu, leave-one-out baseline, LR 1e-6
-              dpo       TRL's sigmoid loss, β=0.1 (--dpo-loss ipo, --label-smoothing for cDPO), pairs --pairs             reference-vs-sample (chosen = the reference, rejected = a base-policy sample), best-vs-worst (of K base             samples under --reward, ties skipped) or data (lines {"prompt", "chosen", "rejected"}); reference             log-probs computed once and cached in .cache/
+              dpo       TRL's sigmoid loss, β=0.1 (--dpo-loss ipo; --label-smoothing for cDPO); --pairs
+                        reference-vs-sample (the reference ≻ a base-policy sample), best-vs-worst (of K
+                        base samples under --reward, ties skipped) or data ({"prompt", "chosen", "rejected"});
+                        reference log-probs computed once and cached in .cache/
               simpo     online: K=2 current-policy samples, best ≻ worst under --reward (bertscore), β=2.5, γ=0.25
-              sft       token-mean NLL on the references, LR 5e-6; --eval-data logs held-out NLL; data lines with             "confidence": c train CONQORD's format ("### Answer: … ### Confidence: c")
-            RefAlign extensions: --safety (w=4; harm = sim(y, reference) − max sim(y, "unsafe" responses), group-centred)             and --confidence (CONQORD's answer format, R = s + α Σ_j (s_i − s_j)(c_i − c_j), α=0.1).
+              sft       token-mean NLL on the references, LR 5e-6; --eval-data logs held-out NLL; data lines
+                        with "confidence": c train CONQORD's "### Answer: … ### Confidence: c" format
+            RefAlign's extensions: --safety (w=4; harm = sim(y, reference) − max sim(y, "unsafe" responses), \
+            group-centred) and --confidence (CONQORD's format and reward R = s + α Σ_j (s_i − s_j)(c_i − c_j), α=0.1).
             Data: JSONL lines {"prompt": text or [{"role","content"}...], "reference": text} or "references": [...] \
             (make one with `refalign prepare-data`). The run file (run.h5) records /train metrics per step and \
             every sampled completion in /rollouts; kill the run and add --resume to continue.

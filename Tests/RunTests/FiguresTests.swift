@@ -37,7 +37,7 @@ struct FiguresTests {
         try makeRuns(in: results)
         let report = try renderFigures(results: results, out: out)
         #expect(report.rendered.map(\.name) == ["train_reward", "completion_length", "heldout"])
-        #expect(report.skipped.map(\.name) == ["train_loss", "benchmarks"])
+        #expect(report.skipped.map(\.name) == ["train_kl", "train_loss", "benchmarks"])
         for figure in report.rendered {
             #expect(pngSize(figure.png).map { $0 == (900, 560) } == true, "\(figure.png) is not a 900×560 PNG")
             #expect(FileManager.default.contents(atPath: figure.pdf)?.prefix(4) == Data("%PDF".utf8))
