@@ -90,7 +90,7 @@ struct TrainingTests {
         let config = TrainerConfig(steps: 5, batchSize: 2, learningRate: 0.1, checkpointEvery: 2, evaluateEvery: 0,
                                    sampleEvery: 0, seed: 1)
         let metadata = RunMetadata(method: "t", model: "m", seed: 1, threads: 1, configJSON: "{}", gitSHA: "", swiftVersion: "",
-                                   openBLASConfig: "", openBLASCore: "", startTime: "")
+                                   openBLASConfig: "", openBLASCore: "", openBLASCoreReason: "", startTime: "")
         let trainer = Trainer(task: DivergingTask(), config: config, directory: dir, configJSON: "{}", metadata: metadata)
         #expect { try trainer.run(.new) { _ in .proceed } } throws: { "\($0)".contains("step 3: gradient norm is nan") }
         #expect(try RunSummary(path: dir + "/run.h5").train["step"] == [1, 2])
