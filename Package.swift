@@ -34,9 +34,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        // Re-executes a process once with a fast OpenBLAS kernel when OpenBLAS does not know the CPU.
+        .target(name: "CKernelSelect"),
         .target(
             name: "Tensor",
-            dependencies: ["COpenBLAS", .product(name: "Numerics", package: "swift-numerics")],
+            dependencies: ["COpenBLAS", "CKernelSelect", .product(name: "Numerics", package: "swift-numerics")],
             swiftSettings: optimizedInDebug),
         .target(name: "ModelFiles", swiftSettings: optimizedInDebug),
         .target(name: "Tokenizers", dependencies: ["Tensor", "ModelFiles"], swiftSettings: optimizedInDebug),

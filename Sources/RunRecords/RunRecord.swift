@@ -1,7 +1,7 @@
 // The run file: one HDF5 file per run, its layout documented in Results/README.md.
 //
 //   attributes  method, model, seed, threads, config (JSON), git_sha, swift_version, openblas_config,
-//               openblas_core, start_time, refalign_version
+//               openblas_core, openblas_core_reason, start_time, refalign_version
 //   /train/step (int64) and /train/<metric> (float64), one row per optimizer step
 //   /eval/step and /eval/<metric>, one row per evaluation
 //   /samples/step, /samples/prompt, /samples/completion (UTF-8 strings), /samples/reward
@@ -25,6 +25,8 @@ public struct RunMetadata: Sendable, Equatable {
     public var swiftVersion: String
     public var openBLASConfig: String
     public var openBLASCore: String
+    /// Why OpenBLAS runs that kernel (detected, set by the user, or selected by refalign).
+    public var openBLASCoreReason: String
     public var startTime: String
 
     /// Metadata of a run starting now in this process (git SHA of the working directory, toolchain).
@@ -34,7 +36,7 @@ public struct RunMetadata: Sendable, Equatable {
             gitSHA: firstLine(of: ["git", "rev-parse", "HEAD"]) ?? "unknown",
             swiftVersion: firstLine(of: ["swift", "--version"]) ?? "unknown",
             openBLASConfig: BLAS.configuration, openBLASCore: BLAS.coreName,
-            startTime: ISO8601DateFormatter().string(from: Date()))
+            openBLASCoreReason: BLAS.coreSelection, startTime: ISO8601DateFormatter().string(from: Date()))
     }
 }
 
@@ -58,7 +60,8 @@ public final class RunRecord {
 
     /// The root attributes every run file carries, in writing order (seed and threads are int64).
     public static let attributeNames = ["method", "model", "seed", "threads", "config", "git_sha", "swift_version",
-                                        "openblas_config", "openblas_core", "start_time", "refalign_version"]
+                                        "openblas_config", "openblas_core", "openblas_core_reason", "start_time",
+                                        "refalign_version"]
 
     init(file: HDF5File) { self.file = file }
 
@@ -66,7 +69,8 @@ public final class RunRecord {
         let file = try HDF5File.create(path)
         for (name, value) in [("method", m.method), ("model", m.model), ("config", m.configJSON), ("git_sha", m.gitSHA),
                               ("swift_version", m.swiftVersion), ("openblas_config", m.openBLASConfig),
-                              ("openblas_core", m.openBLASCore), ("start_time", m.startTime),
+                              ("openblas_core", m.openBLASCore), ("openblas_core_reason", m.openBLASCoreReason),
+                              ("start_time", m.startTime),
                               ("refalign_version", refalignVersion)] {
             try file.setAttribute(name, value)
         }

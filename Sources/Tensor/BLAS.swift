@@ -1,6 +1,8 @@
 // The only file that imports OpenBLAS. Every matrix product in the project goes through `gemm`;
 // thread count is set here explicitly (Debian's pthread OpenBLAS ignores OMP_NUM_THREADS).
+import CKernelSelect
 import COpenBLAS
+import Foundation
 import RealModule
 
 /// A floating-point type the kernels run on. Float is the production type; Double runs the same
@@ -88,4 +90,34 @@ public enum BLAS {
 
     /// The kernel family chosen at run time (DYNAMIC_ARCH builds pick one per CPU).
     public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// The kernel family selected when OpenBLAS falls back to a pre-AVX2 one on a CPU with AVX2 and FMA:
+    /// SkylakeX where AVX-512 is usable, else Haswell.
+    public static var selectedCore: String { String(cString: refalign_kernel_select_choice()) }
+
+    /// Why this process runs `coreName`, e.g. "selected by refalign: OpenBLAS 0.3.21 did not recognise
+    /// this CPU and fell back to Prescott; CPUID has AVX2+FMA+AVX-512". Run files record it.
+    public static var coreSelection: String {
+        let environment = ProcessInfo.processInfo.environment
+        let choice = selectedCore
+        let version = configuration.split(separator: " ").prefix(2).joined(separator: " ")
+        if let fallback = environment[String(cString: refalign_kernel_select_marker())],
+           environment["OPENBLAS_CORETYPE"] == choice {
+            return "selected by refalign: \(version) did not recognise this CPU and fell back to \(fallback); "
+                + "CPUID has " + (refalign_cpu_has_avx512() ? "AVX2+FMA+AVX-512" : "AVX2+FMA")
+        }
+        if environment["OPENBLAS_CORETYPE"] != nil { return "OPENBLAS_CORETYPE set by the user" }
+        let error = refalign_kernel_select_exec_errno()
+        if error != 0 {
+            return "detected by OpenBLAS, a pre-AVX2 fallback on a CPU with AVX2+FMA: re-executing with "
+                + "OPENBLAS_CORETYPE=\(choice) failed (\(String(cString: strerror(error))))"
+        }
+        return "detected by OpenBLAS"
+    }
+
+    /// True when the CPU has AVX2 and FMA (CPUID, with YMM state enabled by the OS).
+    public static var cpuHasAVX2FMA: Bool { refalign_cpu_has_avx2_fma() }
+
+    /// True when `core` names an OpenBLAS kernel family older than AVX2 (Prescott, Nehalem, Sandybridge...).
+    public static func isPreAVX2(core: String) -> Bool { refalign_core_is_pre_avx2(core) }
 }

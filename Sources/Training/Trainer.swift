@@ -2,7 +2,8 @@
 // on the schedule, emit events, and checkpoint every N steps. It knows nothing of the model; a task
 // supplies the gradients and its metrics. Resuming restores weights, moments, the sampling RNG and
 // the data order from the newest complete checkpoint and drops run-file rows written after it, so a
-// killed run resumed ends bitwise equal to an uninterrupted one at the same thread count.
+// killed run resumed ends bitwise equal to an uninterrupted one at the same thread count. A new job
+// never starts in a folder that holds a run unless told to replace it.
 import Foundation
 import RunRecords
 import Tensor
@@ -66,6 +67,16 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     }
 }
 
+/// What a job does with its folder. The policy lives here so every training command shares it.
+public enum StartMode: Sendable, Equatable {
+    /// Start a run; fail if the folder already holds one (a run.h5 or checkpoints/).
+    case new
+    /// Continue from the newest checkpoint (a run with no checkpoint yet starts over).
+    case resume
+    /// Delete the folder's run and start a new one.
+    case overwrite
+}
+
 public final class Trainer {
     public let task: TrainingTask
     public let config: TrainerConfig
@@ -87,10 +98,14 @@ public final class Trainer {
         self.metadata = metadata
     }
 
-    /// Runs to `config.steps`, or resumes from the newest checkpoint when `resume` is set (a run with
-    /// no checkpoint yet starts over). `progress` sees every event and may stop the run.
-    public func run(resume: Bool, progress: (TrainingEvent) -> TrainingDecision) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    /// Runs to `config.steps` as `mode` says (see `StartMode`). `progress` sees every event and may
+    /// stop the run.
+    public func run(_ mode: StartMode, progress: (TrainingEvent) -> TrainingDecision) throws {
+        let files = FileManager.default
+        if mode == .new, let existing = [runFile, checkpointDirectory].first(where: files.fileExists(atPath:)) {
+            throw TrainingError("\(directory) already holds a run (\(existing)); continue it with --resume or replace it with --overwrite")
+        }
+        try files.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let parameters = task.parameters
         let optimizer = AdamW(count: parameters.count, config: config.adamW)
         var sampling = Xoshiro256(seed: config.seed, stream: "sampling")
@@ -100,7 +115,7 @@ public final class Trainer {
         var elapsed = 0.0  // training seconds so far, carried across resumes
         let record: RunRecord
 
-        if resume, let latest = Checkpoint.list(in: checkpointDirectory).last {
+        if mode == .resume, let latest = Checkpoint.list(in: checkpointDirectory).last {
             let state = try Checkpoint.load(latest.path, parameters: parameters, optimizer: optimizer)
             guard state.configJSON == configJSON else {
                 throw TrainingError("\(latest.path) was written with another configuration; resume with the same options:\n\(state.configJSON)")
@@ -113,12 +128,12 @@ public final class Trainer {
             if let resumed = try? RunRecord.resume(runFile, afterCheckpoint: step) {
                 record = resumed
             } else {  // the kill left the run file unreadable: restart it from the checkpoint's copy
-                try? FileManager.default.removeItem(atPath: runFile)
-                try FileManager.default.copyItem(atPath: latest.path + "/" + Checkpoint.runFile, toPath: runFile)
+                try? files.removeItem(atPath: runFile)
+                try files.copyItem(atPath: latest.path + "/" + Checkpoint.runFile, toPath: runFile)
                 record = try RunRecord.resume(runFile, afterCheckpoint: step)
             }
         } else {
-            for old in Checkpoint.list(in: checkpointDirectory) { try FileManager.default.removeItem(atPath: old.path) }
+            if files.fileExists(atPath: checkpointDirectory) { try files.removeItem(atPath: checkpointDirectory) }
             record = try RunRecord.create(runFile, metadata: metadata)
         }
 

@@ -14,7 +14,8 @@ struct CharacterLMCommand: ParsableCommand {
             logits, AdamW on a cosine schedule. It writes a run file (run.h5, schema in \
             Results/README.md) and checkpoints into --out; kill it at any point and run it again with \
             --resume to continue with every metric row kept once. At a fixed --threads a resumed run ends \
-            bitwise equal to an uninterrupted one.
+            bitwise equal to an uninterrupted one. A folder that already holds a run is never replaced \
+            without --overwrite.
             """)
 
     @OptionGroup var options: RunOptions
@@ -31,7 +32,7 @@ struct CharacterLMCommand: ParsableCommand {
     @Option(help: "Steps between checkpoints.") var checkpointEvery = 250
     @Option(help: "Steps between held-out evaluations and samples.") var evaluateEvery = 100
     @Option(help: "Steps between progress lines when stdout is not a terminal.") var logEvery = 50
-    @Flag(help: "Continue from the newest checkpoint in --out.") var resume = false
+    @OptionGroup var start: StartOptions
 
     func run() throws {
         options.apply()
@@ -49,7 +50,7 @@ struct CharacterLMCommand: ParsableCommand {
         let metadata = RunMetadata.current(method: "char-lm", model: "char-mlp-\(hidden)", seed: seed, configJSON: configJSON)
         let trainer = Trainer(task: task, config: loop, directory: out, configJSON: configJSON, metadata: metadata)
         let progress = TerminalProgress(every: logEvery)
-        try trainer.run(resume: resume, progress: progress.handle)
+        try trainer.run(start.mode, progress: progress.handle)
     }
 }
 

@@ -53,7 +53,7 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         options.apply()
         print("OpenBLAS configuration: \(BLAS.configuration)")
-        print("OpenBLAS core:          \(BLAS.coreName)")
+        print("OpenBLAS core:          \(BLAS.coreName) (\(BLAS.coreSelection))")
         print("OpenBLAS threads:       \(BLAS.threads)")
         print("cores:                  \(ProcessInfo.processInfo.activeProcessorCount)")
     }

@@ -74,7 +74,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Preset: a JSON object of config fields.") var config: String?
     @Option(help: "Run folder (run.h5 and checkpoints/).") var out: String
     @Option(help: "Steps between progress lines when stdout is not a terminal.") var logEvery = 1
-    @Flag(help: "Continue from the newest checkpoint in --out.") var resume = false
+    @OptionGroup var start: StartOptions
 
     func run() throws {
         options.apply()
@@ -99,7 +99,7 @@ struct TrainCommand: ParsableCommand {
         }
         guard !job.data.isEmpty else { throw ValidationError("--data is required (or a preset with \"data\")") }
         let trainer = try AlignmentJob.trainer(job, directory: out, threads: options.threads)
-        try trainer.run(resume: resume, progress: TerminalProgress(every: logEvery).handle)
+        try trainer.run(start.mode, progress: TerminalProgress(every: logEvery).handle)
     }
 }
 

@@ -42,7 +42,7 @@ struct AlignmentRunTests {
     /// /train without the timing columns, and /rollouts, of a finished run.
     static func run(_ c: AlignmentJobConfig) throws -> Tables {
         let dir = temporaryDirectory()
-        try AlignmentJob.trainer(c, directory: dir, threads: 1).run(resume: false) { _ in .proceed }
+        try AlignmentJob.trainer(c, directory: dir, threads: 1).run(.new) { _ in .proceed }
         let file = try HDF5File.open(dir + "/run.h5")
         var t = Tables()
         for name in try file.members(of: "train") where !timings.contains(name) {
@@ -168,7 +168,7 @@ struct LearningDirectionTests {
         let trainer = Trainer(task: task, config: TrainerConfig(steps: 20, batchSize: 2, learningRate: c.learningRate, maxGradNorm: 1,
                                                                 checkpointEvery: 0, evaluateEvery: 0, sampleEvery: 0, seed: 1),
                               directory: dir, configJSON: "{}", metadata: .current(method: method, model: "tiny", seed: 1, configJSON: "{}"))
-        try trainer.run(resume: false) { _ in .proceed }
+        try trainer.run(.new) { _ in .proceed }
         let reward = try RunSummary(path: dir + "/run.h5").train["reward_mean"]!
         // Step 1's samples come from the initial policy; the last five steps' from the trained one.
         let first = reward[0], last = reward.suffix(5).reduce(0, +) / 5

@@ -83,7 +83,7 @@ struct ExtensionTests {
         try Trainer(task: task, config: TrainerConfig(steps: 16, batchSize: 2, learningRate: 1e-2, checkpointEvery: 0, evaluateEvery: 0,
                                                       sampleEvery: 0, seed: 2),
                     directory: run, configJSON: "{}", metadata: .current(method: "refalign", model: "tiny", seed: 2, configJSON: "{}"))
-            .run(resume: false) { _ in .proceed }
+            .run(.new) { _ in .proceed }
         let harm = try #require(try RunSummary(path: run + "/run.h5").train["reward_harmlessness"])
         #expect(harm.suffix(4).reduce(0, +) / 4 > harm[0] + 0.03, "harmlessness \(harm)")
 

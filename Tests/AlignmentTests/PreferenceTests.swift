@@ -59,7 +59,7 @@ struct PreferenceTests {
 
     static func train(_ c: AlignmentJobConfig) throws -> [String: [Double]] {
         let dir = temporaryDirectory()
-        try AlignmentJob.trainer(c, directory: dir, threads: 1).run(resume: false) { _ in .proceed }
+        try AlignmentJob.trainer(c, directory: dir, threads: 1).run(.new) { _ in .proceed }
         return try RunSummary(path: dir + "/run.h5").train.merging(try RunSummary(path: dir + "/run.h5").eval.mapValues { $0 }) { a, _ in a }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import Testing
 import TestSupport
 
@@ -15,6 +16,25 @@ struct CLITests {
         try Data("{\"text\": \"a\"}\n{\"text\": oops}\n".utf8).write(to: URL(fileURLWithPath: dir + "/bad.jsonl"))
         let bad = try runCommand([binary, "tokenize", "--input", dir + "/bad.jsonl"], in: projectRoot)
         #expect(bad.status != 0 && bad.output.contains("bad.jsonl:2: JSON syntax error at column 10: unexpected character, expected a value") && !bad.output.contains("ids"))
+    }
+
+    /// `refalign info` started with no kernel choice in its environment runs an AVX2-or-better kernel on
+    /// an AVX2 CPU and says why; a kernel the user sets is kept.
+    @Test func infoPrintsTheKernelAndWhy() throws {
+        let binary = try refalignExecutable()
+        func core(_ environment: [String]) throws -> String {
+            let (status, output) = try runCommand(["-u", "OPENBLAS_CORETYPE", "-u", "REFALIGN_OPENBLAS_FALLBACK"] + environment + [binary, "info"])
+            try #require(status == 0, "\(output)")
+            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("OpenBLAS core:") }, "\(output)")
+            return line.dropFirst("OpenBLAS core:".count).trimmingCharacters(in: .whitespaces)
+        }
+        let chosen = try core([])
+        if BLAS.cpuHasAVX2FMA {
+            #expect(!BLAS.isPreAVX2(core: String(chosen.prefix { $0 != " " })), "\(chosen)")
+        }
+        #expect(chosen.hasSuffix("(detected by OpenBLAS)") || chosen.hasPrefix(BLAS.selectedCore + " (selected by refalign: "),
+                "\(chosen)")
+        #expect(try core(["OPENBLAS_CORETYPE=Prescott"]) == "Prescott (OPENBLAS_CORETYPE set by the user)")
     }
 
     @Test func generateAnswersTheCapitalOfFrance() throws {

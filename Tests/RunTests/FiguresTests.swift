@@ -14,7 +14,7 @@ struct FiguresTests {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 let run = try RunRecord.create("\(dir)/run.h5", metadata: RunMetadata(
                     method: method, model: "tiny", seed: UInt64(seed), threads: 1, configJSON: "{}", gitSHA: "", swiftVersion: "",
-                    openBLASConfig: "", openBLASCore: "", startTime: ""))
+                    openBLASConfig: "", openBLASCore: "", openBLASCoreReason: "", startTime: ""))
                 for step in 1...20 {
                     try run.appendStep(step, [Metric("reward_mean", base + 0.01 * Double(step) + 0.005 * Double(seed)),
                                               Metric("length_mean", 100 - Double(step))])

@@ -45,7 +45,7 @@ struct HDF5Tests {
 
     func metadata() -> RunMetadata {
         RunMetadata(method: "test", model: "none", seed: 9, threads: 1, configJSON: #"{"a":1}"#, gitSHA: "abc",
-                    swiftVersion: "6", openBLASConfig: "OpenBLAS", openBLASCore: "core", startTime: "now")
+                    swiftVersion: "6", openBLASConfig: "OpenBLAS", openBLASCore: "core", openBLASCoreReason: "detected by OpenBLAS", startTime: "now")
     }
 
     @Test func stepsAlignWhenMetricsComeAndGoAndResumeDropsLaterRows() throws {

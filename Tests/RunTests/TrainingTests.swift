@@ -90,9 +90,9 @@ struct TrainingTests {
         let config = TrainerConfig(steps: 5, batchSize: 2, learningRate: 0.1, checkpointEvery: 2, evaluateEvery: 0,
                                    sampleEvery: 0, seed: 1)
         let metadata = RunMetadata(method: "t", model: "m", seed: 1, threads: 1, configJSON: "{}", gitSHA: "", swiftVersion: "",
-                                   openBLASConfig: "", openBLASCore: "", startTime: "")
+                                   openBLASConfig: "", openBLASCore: "", openBLASCoreReason: "", startTime: "")
         let trainer = Trainer(task: DivergingTask(), config: config, directory: dir, configJSON: "{}", metadata: metadata)
-        #expect { try trainer.run(resume: false) { _ in .proceed } } throws: { "\($0)".contains("step 3: gradient norm is nan") }
+        #expect { try trainer.run(.new) { _ in .proceed } } throws: { "\($0)".contains("step 3: gradient norm is nan") }
         #expect(try RunSummary(path: dir + "/run.h5").train["step"] == [1, 2])
         #expect(Checkpoint.list(in: dir + "/checkpoints").map(\.step) == [2])
     }
@@ -144,5 +144,38 @@ struct TrainingTests {
             let x = FileManager.default.contents(atPath: whole + last + file), y = FileManager.default.contents(atPath: killed + last + file)
             #expect(x != nil && x == y, "\(file) differs between the uninterrupted and the resumed run")
         }
+    }
+
+    /// A second job in a folder that holds a run must not touch it unless told: it fails naming both
+    /// flags and leaves run.h5 byte-identical; --overwrite replaces the run; both flags at once are a
+    /// usage error.
+    @Test(.timeLimit(.minutes(2))) func existingRunIsNeverReplacedWithoutOverwrite() throws {
+        let binary = try refalignExecutable()
+        let data = projectRoot + "/../shared/bleuberi_data/mt_bench/reference_answer/gpt-4.1-mini.jsonl"
+        try #require(FileManager.default.fileExists(atPath: data), "missing \(data): the shared data folder must sit beside the project")
+        let dir = temporaryDirectory()
+        func charLM(_ extra: [String], steps: Int = 4) throws -> (status: Int32, output: String) {
+            try runCommand([binary, "char-lm", "--out", dir, "--steps", "\(steps)", "--checkpoint-every", "2", "--evaluate-every", "2",
+                            "--threads", "1", "--hidden", "32", "--batch-size", "16", "--data", data] + extra)
+        }
+        let (status, output) = try charLM([])
+        try #require(status == 0, "first run failed: \(output)")
+        let before = try #require(FileManager.default.contents(atPath: dir + "/run.h5"))
+
+        let (again, message) = try charLM([])
+        #expect(again != 0)
+        #expect(message.contains("already holds a run") && message.contains("--resume") && message.contains("--overwrite"), "\(message)")
+        #expect(FileManager.default.contents(atPath: dir + "/run.h5") == before)
+        #expect(Checkpoint.list(in: dir + "/checkpoints").map(\.step) == [2, 4])
+
+        let (both, usage) = try charLM(["--resume", "--overwrite"])
+        #expect(both == 64, "want exit status 64 (usage error): \(usage)")  // EX_USAGE, as swift-argument-parser exits on ValidationError
+        #expect(usage.contains("--resume and --overwrite exclude each other"))
+        #expect(FileManager.default.contents(atPath: dir + "/run.h5") == before)
+
+        let (overwritten, log) = try charLM(["--overwrite"], steps: 2)
+        try #require(overwritten == 0, "--overwrite failed: \(log)")
+        #expect(try RunSummary(path: dir + "/run.h5").train["step"] == [1, 2])
+        #expect(Checkpoint.list(in: dir + "/checkpoints").map(\.step) == [2])
     }
 }

@@ -8,6 +8,22 @@ struct BLASTests {
         #expect(BLAS.threads >= 1)
     }
 
+    /// This process, the test runner itself, must not run a pre-AVX2 kernel on a CPU with AVX2 and FMA:
+    /// when OpenBLAS falls back to one, CKernelSelect re-executes the process with a fast kernel.
+    @Test(.enabled(if: BLAS.cpuHasAVX2FMA, "the CPU has no AVX2+FMA"))
+    func cpuWithAVX2RunsAnAVX2Kernel() {
+        #expect(!BLAS.isPreAVX2(core: BLAS.coreName), "OpenBLAS runs \(BLAS.coreName) (\(BLAS.coreSelection))")
+    }
+
+    @Test func kernelFamiliesOlderThanAVX2() {
+        for core in ["Prescott", "Core2", "Nehalem", "Sandybridge", "Atom", "Katmai", "Unknown", "prescott"] {
+            #expect(BLAS.isPreAVX2(core: core), "\(core)")
+        }
+        for core in ["Haswell", "SkylakeX", "Cooperlake", "SapphireRapids", "Zen", "Excavator"] {
+            #expect(!BLAS.isPreAVX2(core: core), "\(core)")
+        }
+    }
+
     /// Large enough that OpenBLAS splits the work across threads; repeated calls must agree bitwise.
     @Test func repeatedProductsAreBitwiseIdentical() {
         let (m, n, k) = (300, 257, 311)
