@@ -1,14 +1,17 @@
 // Pairwise objectives: the loss of one (chosen, rejected) pair from each side's per-token log-probs,
 // with its gradient in them. A pair is the unit of micro-batching (both sides share a forward).
 //
-// DPO (Rafailov et al. 2023; TRL's DPOTrainer, loss_type "sigmoid", label smoothing = cDPO):
+// DPO (Rafailov et al. 2023; TRL's DPOTrainer, loss_type "sigmoid"):
 //   π_y = Σ_t ℓ_t (completion tokens only), z = (π_c − π_r) − (π_ref,c − π_ref,r)
 //   L   = −(1 − ε)·log σ(βz) − ε·log σ(−βz)                                β = 0.1, ε = 0
-//   ipo: π_y = mean_t ℓ_t (IPO averages over tokens), L = (z − 1/(2β))²
+//   ε > 0 is cDPO (TRL ≤ 0.28's smoothed sigmoid; TRL 1.16's sigmoid ignores label_smoothing, its
+//   "aot" loss computes cDPO one pair at a time, and its "robust" is a different loss)
+//   ipo: z on token means (IPO averages over tokens), L = (z − 1/(2β))²
 // Online SimPO (Meng et al. 2024; TRL's CPOTrainer loss_type "simpo" with cpo_alpha 0):
 //   L = −(1 − ε)·log σ(β·mean ℓ_c − β·mean ℓ_r − γ) − ε·log σ(−(…))      no reference model
 //   defaults: the SimPO paper's Mistral-7B-Instruct setting, β = 2.5, γ/β = 0.1 (γ = 0.25)
-// Implicit rewards (logged, DPO): β(π_y − π_ref,y) for each side; margin = chosen − rejected.
+// Implicit rewards (logged, DPO): β(Σ_t ℓ_y − Σ_t ℓ_ref,y) for each side, for every loss type as TRL logs
+// them (ipo included); margin = chosen − rejected.
 import Foundation
 
 public struct PairTerms: Sendable {
@@ -70,10 +73,9 @@ public struct DPOObjective: PairObjective {
     public func loss(_ p: PairTerms) -> PairLoss {
         let mean = lossType == .ipo
         let nc = Double(max(p.chosen.count, 1)), nr = Double(max(p.rejected.count, 1))
-        var piC = p.chosen.reduce(0.0) { $0 + Double($1) }, piR = p.rejected.reduce(0.0) { $0 + Double($1) }
-        var refC = p.referenceChosen ?? 0, refR = p.referenceRejected ?? 0
-        if mean { piC /= nc; piR /= nr; refC /= nc; refR /= nr }
-        let z = (piC - piR) - (refC - refR)
+        let sumC = p.chosen.reduce(0.0) { $0 + Double($1) }, sumR = p.rejected.reduce(0.0) { $0 + Double($1) }
+        let refSumC = p.referenceChosen ?? 0, refSumR = p.referenceRejected ?? 0
+        let z = mean ? (sumC / nc - sumR / nr) - (refSumC / nc - refSumR / nr) : (sumC - sumR) - (refSumC - refSumR)
         let value: Double, dz: Double
         switch lossType {
         case .sigmoid: (value, dz) = { let s = smoothedLogistic(beta * z, smoothing: labelSmoothing); return (s.value, beta * s.slope) }()
@@ -82,7 +84,7 @@ public struct DPOObjective: PairObjective {
         let gC = Float(p.weight * dz / (mean ? nc : 1)), gR = Float(-p.weight * dz / (mean ? nr : 1))
         return PairLoss(loss: p.weight * value, dChosen: [Float](repeating: gC, count: p.chosen.count),
                         dRejected: [Float](repeating: gR, count: p.rejected.count),
-                        chosenReward: beta * (piC - refC), rejectedReward: beta * (piR - refR))
+                        chosenReward: beta * (sumC - refSumC), rejectedReward: beta * (sumR - refSumR))
     }
 }
 

@@ -199,17 +199,7 @@ struct TRLPreferenceParityTests {
                 #expect(Self.close(Self.mean(margins), c.metrics["rewards/margins"]!))
                 #expect(abs(Self.mean(margins.map { $0 > 0 ? 1 : 0 }) - c.metrics["rewards/accuracies"]!) < 1e-6)
             }
-            if c.lossType == "ipo" {
-                // DPOObjective's ipo reports β·(mean ℓ − mean ℓ_ref); TRL logs β·(Σ ℓ − Σ ℓ_ref) for ipo too.
-                withKnownIssue("ipo implicit rewards: ours length-normalised, TRL's summed") { rewardsAgree() }
-                for (k, (lc, lr)) in logProbs.enumerated() {
-                    #expect(Self.close(outs[k].chosenReward * Double(lc.count), c.chosenRewards64[k])
-                            && Self.close(outs[k].rejectedReward * Double(lr.count), c.rejectedRewards64[k]),
-                            "\(c.name): pair \(k): our ipo rewards × length differ from TRL's")
-                }
-            } else {
-                rewardsAgree()
-            }
+            rewardsAgree()  // TRL logs β·(Σ ℓ − Σ ℓ_ref) for every loss type, ipo included
         }
         // Our label smoothing is cDPO, not what TRL 1.16's sigmoid does (nothing) nor its robust loss.
         let smoothed = try #require(f.cases.first { $0.lossType == "sigmoid" && $0.labelSmoothing > 0 })
