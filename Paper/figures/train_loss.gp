@@ -4,13 +4,20 @@ set output "train_loss.png"
 # train_loss: /train/loss per method, mean ± 1 std over runs (seeds).
 data = "train_loss.tsv"
 set datafile separator "\t"
+set title "Training loss, mean ± 1 std over seeds"
 set xlabel "step"
 set ylabel "training loss"
 set grid
 set key outside right
 plot \
   data index 0 using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc 1 notitle, \
-  data index 0 using 1:2 with lines lw 2 lc 1 title "char-lm"
+  data index 0 using 1:2 with lines lw 2 lc 1 title "char-lm", \
+  data index 1 using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc 2 notitle, \
+  data index 1 using 1:2 with lines lw 2 lc 2 title "grpo", \
+  data index 2 using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc 3 notitle, \
+  data index 2 using 1:2 with lines lw 2 lc 3 title "refalign", \
+  data index 3 using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc 4 notitle, \
+  data index 3 using 1:2 with lines lw 2 lc 4 title "rloo"
 set terminal pdfcairo size 6.4in,4in noenhanced font "DejaVu Sans,10"
 set output "train_loss.pdf"
 replot

@@ -69,6 +69,7 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
             # \(figure.name): /train/\(figure.metric) per method, mean ± 1 std over runs (seeds).
             data = "\(figure.name).tsv"
             set datafile separator "\\t"
+            set title "\(figure.title), mean ± 1 std over seeds"
             set xlabel "step"
             set ylabel "\(figure.label)"
             set grid
@@ -84,6 +85,11 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
     if evalMetrics.isEmpty {
         report.skipped.append(("heldout", "no run logs /eval metrics"))
     } else {
+        // Only methods whose runs logged held-out metrics get bars (an all-NaN column is no plot to gnuplot).
+        func logsHeldOut(_ run: RunSummary) -> Bool {
+            evalMetrics.contains { metric in run.eval[metric]?.last.map { !$0.isNaN } ?? false }
+        }
+        let methods = methods.filter { method in runs.contains { run in run.method == method && logsHeldOut(run) } }
         var tsv = "# metric\t" + methods.map { "\($0)\t\($0) std" }.joined(separator: "\t") + "\n"
         for metric in evalMetrics {
             tsv += metric + "\t" + methods.map { method in
