@@ -90,14 +90,14 @@ public final class PreferenceTask: TrainingTask {
             let grouped = regroup(scores, like: groups)
             var ties = 0
             for (g, rewards) in zip(groups, grouped) {
-                let best = rewards.indices.max { rewards[$0] < rewards[$1] }!, worst = rewards.indices.min { rewards[$0] < rewards[$1] }!
+                let pair = bestAndWorst(rewards)
                 for (s, c) in g.completions.enumerated() {
                     rollouts.append(RolloutRow(example: g.example, sample: s, reward: rewards[s], components: [],
-                                               advantage: s == best ? 1 : s == worst ? -1 : 0, length: c.tokens.count,
+                                               advantage: s == pair?.best ? 1 : s == pair?.worst ? -1 : 0, length: c.tokens.count,
                                                truncated: c.truncated, completion: c.text))
                     sampledTokens += c.tokens.count
                 }
-                guard rewards[best] > rewards[worst] else { ties += 1; continue }
+                guard let (best, worst) = pair else { ties += 1; continue }
                 stepPairs.append((PreferencePair(example: g.example, chosen: g.completions[best].tokens, rejected: g.completions[worst].tokens), nil))
             }
             metrics += [Metric("reward_mean", scores.reduce(0, +) / Double(scores.count)),
@@ -147,6 +147,14 @@ public final class PreferenceTask: TrainingTask {
 
     public func evaluate(step: Int) throws -> [Metric] { [] }
     public func samples(step: Int, rng: inout Xoshiro256) throws -> [SampleRow] { [] }
+}
+
+/// The indices of the highest and lowest score (the first of equals), nil when every score ties: a
+/// group's best ≻ worst pair.
+public func bestAndWorst(_ scores: [Double]) -> (best: Int, worst: Int)? {
+    guard let best = scores.indices.max(by: { scores[$0] < scores[$1] }),
+          let worst = scores.indices.min(by: { scores[$0] < scores[$1] }), scores[best] > scores[worst] else { return nil }
+    return (best, worst)
 }
 
 /// Left-padded prompt + completion sequences with next-token targets on the rows that predict the

@@ -193,8 +193,7 @@ public enum AlignmentJob {
                 }
                 guard let similarity else { throw TrainingError("best-vs-worst pairs need a --reward") }
                 let scores = try similarity.score(g.completions.map { examples[g.example].rewardInput($0) }).scores
-                let hi = scores.indices.max { scores[$0] < scores[$1] }!, lo = scores.indices.min { scores[$0] < scores[$1] }!
-                if scores[hi] > scores[lo] {
+                if let (hi, lo) = bestAndWorst(scores) {
                     pairs.append(PreferencePair(example: g.example, chosen: g.completions[hi].tokens, rejected: g.completions[lo].tokens))
                 }
             }

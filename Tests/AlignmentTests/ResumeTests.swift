@@ -22,22 +22,8 @@ struct TrainResumeTests {
         let (status, output) = try runCommand(arguments(whole))
         try #require(status == 0, "uninterrupted run failed: \(output)")
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments(killed)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        var seen = ""
-        while !seen.contains("step 5/") {
-            let chunk = pipe.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += String(decoding: chunk, as: UTF8.self)
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try #require(process.terminationReason == .uncaughtSignal, "the run ended before it could be killed: \(seen)")
+        let (seen, wasKilled) = try runUntilKilled(arguments(killed), after: "step 5/")
+        try #require(wasKilled, "the run ended before it could be killed: \(seen)")
 
         let (resumedStatus, resumedOutput) = try runCommand(arguments(killed) + ["--resume"])
         try #require(resumedStatus == 0, "resumed run failed: \(resumedOutput)")

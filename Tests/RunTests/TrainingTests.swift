@@ -113,22 +113,8 @@ struct TrainingTests {
         try #require(status == 0, "uninterrupted run failed: \(output)")
 
         // Start, wait for step 9 (after the checkpoint at 6), then SIGKILL.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments(killed)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        var seen = ""
-        while !seen.contains("step 9/") {
-            let chunk = pipe.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += String(decoding: chunk, as: UTF8.self)
-        }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try #require(process.terminationReason == .uncaughtSignal, "the run ended before it could be killed: \(seen)")
+        let (seen, wasKilled) = try runUntilKilled(arguments(killed), after: "step 9/")
+        try #require(wasKilled, "the run ended before it could be killed: \(seen)")
         #expect(!seen.contains("finished"))
 
         let (resumedStatus, resumedOutput) = try runCommand(arguments(killed) + ["--resume"])

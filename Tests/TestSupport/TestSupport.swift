@@ -40,3 +40,24 @@ public let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 /// Assets fetched by Scripts/bootstrap.
 public let smolLM2Path = projectRoot + "/.assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 public let miniLMDirectory = projectRoot + "/.assets/minilm"
+
+/// Starts a command, reads its output until it prints `marker`, then kills it with SIGKILL. Returns the
+/// output seen and whether the kill (not the command's own end) stopped it.
+public func runUntilKilled(_ arguments: [String], after marker: String) throws -> (output: String, killed: Bool) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    var seen = ""
+    while !seen.contains(marker) {
+        let chunk = pipe.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        seen += String(decoding: chunk, as: UTF8.self)
+    }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    return (seen, process.terminationReason == .uncaughtSignal)
+}
