@@ -14,9 +14,9 @@ import Transformer
 
 public struct AlignmentJobConfig: Codable, Sendable, Equatable {
     public var method: String
-    /// smollm2, tiny, or a GGUF path (resolved by the caller).
+    /// smollm2, tiny, a GGUF path or a run folder of `refalign train` (its newest checkpoint).
     public var model: String
-    /// The GGUF the policy (or, for tiny, the tokenizer and chat template) comes from.
+    /// The GGUF the policy (or, for tiny, the tokenizer and chat template; for a run folder, the run's own start) comes from.
     public var modelFile: String
     public var data: String
     public var reward: String
@@ -209,8 +209,13 @@ public enum AlignmentJob {
         return (pairs, try ReferenceCache.save(directory: c.cacheDirectory, key: key, Array(zip(chosen, rejected))))
     }
 
-    /// The policy, its chat format and the model's name for the run file.
+    /// The policy and its chat format: the tiny random Llama, a run folder's newest checkpoint (`c.modelFile`
+    /// is then the GGUF that run started from), or the GGUF `c.modelFile`.
     public static func policy(_ c: AlignmentJobConfig) throws -> (Llama, ChatFormat) {
+        if isDirectory(c.model) {
+            let (policy, format, _) = try runPolicy(c.model, gguf: c.modelFile)
+            return (policy, format)
+        }
         let file = try GGUFFile(contentsOf: c.modelFile)
         let tokenizer = try ByteLevelBPE(gguf: file)
         let template = try ChatTemplate(jinja: file["tokenizer.chat_template"]?.string ?? "")
@@ -223,28 +228,47 @@ public enum AlignmentJob {
         return (try Llama.load(gguf: file), format)
     }
 
-    /// A policy to evaluate or sample: `model` is "smollm2"-style GGUF path (already resolved) or a run
-    /// folder of `refalign train`, whose newest checkpoint's weights are loaded into the architecture its
-    /// run file records. Returns the policy, its format and a description for records.
-    public static func trainedPolicy(_ model: String, resolveGGUF: (String) throws -> String) throws -> (Llama, ChatFormat, String) {
+    static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
-            var c = try AlignmentJobConfig.defaults(method: "refalign")
-            c.model = model
-            c.modelFile = try resolveGGUF(model)
-            let (policy, format) = try policy(c)
-            return (policy, format, model)
-        }
-        let summary = try RunSummary(path: model + "/run.h5")
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// The configuration a run folder of `refalign train` was made with.
+    static func runConfig(_ folder: String) throws -> AlignmentJobConfig {
+        let summary = try RunSummary(path: folder + "/run.h5")
         guard let json = summary.attributes["config"], let data = json.data(using: .utf8),
-              var c = try? JSONDecoder().decode(AlignmentJobConfig.self, from: data) else {
-            throw TrainingError("\(model)/run.h5: not a run of refalign train (no alignment config)")
+              let c = try? JSONDecoder().decode(AlignmentJobConfig.self, from: data) else {
+            throw TrainingError("\(folder)/run.h5: not a run of refalign train (no alignment config)")
         }
-        c.modelFile = try resolveGGUF(c.model == "tiny" ? "smollm2" : c.model)
+        return c
+    }
+
+    /// The GGUF a policy name stands for: a run folder's own starting model, resolved through the chain of runs.
+    public static func baseModel(_ model: String, resolveGGUF: (String) throws -> String) throws -> String {
+        guard isDirectory(model) else { return try resolveGGUF(model == "tiny" ? "smollm2" : model) }
+        return try baseModel(try runConfig(model).model, resolveGGUF: resolveGGUF)
+    }
+
+    /// A run folder's newest checkpoint loaded into the architecture its run file records.
+    static func runPolicy(_ folder: String, gguf: String) throws -> (Llama, ChatFormat, String) {
+        var c = try runConfig(folder)
+        c.modelFile = gguf
         let (policy, format) = try policy(c)
-        let checkpoint = try Checkpoint.latest(run: model)
+        let checkpoint = try Checkpoint.latest(run: folder)
         try Checkpoint.loadWeights(checkpoint.path, parameters: policy.parameters)
-        return (policy, format, "\(model) (\(c.method), step \(checkpoint.step))")
+        return (policy, format, "\(folder) (\(c.method), step \(checkpoint.step))")
+    }
+
+    /// A policy to evaluate or sample: `model` is smollm2, tiny, a GGUF path or a run folder of `refalign train`.
+    /// Returns the policy, its format and a description for records.
+    public static func trainedPolicy(_ model: String, resolveGGUF: (String) throws -> String) throws -> (Llama, ChatFormat, String) {
+        let gguf = try baseModel(model, resolveGGUF: resolveGGUF)
+        if isDirectory(model) { return try runPolicy(model, gguf: gguf) }
+        var c = try AlignmentJobConfig.defaults(method: "refalign")
+        c.model = model
+        c.modelFile = gguf
+        let (policy, format) = try policy(c)
+        return (policy, format, model)
     }
 
     /// Builds the trainer of a run: data first (a malformed line fails before any model loads).

@@ -35,7 +35,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var options: RunOptions
     @Option(help: "refalign, grpo, rloo, dpo, simpo or sft.") var method: String
-    @Option(help: "Policy: smollm2, tiny (a 2-layer random Llama with SmolLM2's tokenizer) or a GGUF path.") var model: String?
+    @Option(help: "Policy: smollm2, tiny (a 2-layer random Llama with SmolLM2's tokenizer), a GGUF path, or a run folder (its newest checkpoint, e.g. an SFT run before --confidence).") var model: String?
     @Option(help: "JSONL training data.") var data: String?
     @Option(help: "Reward: \(RewardRegistry.names.joined(separator: ", ")).") var reward: String?
     @Option(help: "BERT folder for bertscore/embedding rewards: minilm or a path.") var bert = "minilm"
@@ -93,7 +93,7 @@ struct TrainCommand: ParsableCommand {
         if confidence { overrides["confidenceAlpha"] = confidenceAlpha }
         var job = try AlignmentJobConfig.resolve(method: method, preset: config, overrides: overrides)
         if let model { job.model = model }
-        job.modelFile = try resolveModelPath(job.model == "tiny" ? "smollm2" : job.model)
+        job.modelFile = try AlignmentJob.baseModel(job.model, resolveGGUF: resolveModelPath)
         if RewardRegistry.entries.first(where: { $0.name == job.reward })?.usesBERT == true, job.rewardOptions.bert.isEmpty {
             job.rewardOptions.bert = try resolveModelPath(bert)
         }
@@ -110,20 +110,27 @@ struct PrepareDataCommand: ParsableCommand {
         discussion: """
             mt-bench: turn-1 questions with gpt-4.1-mini's turn-1 references (80). vicuna: the 10 questions with \
             GPT-4 references. arena-hard-v2: 750 prompts with o3-mini's answers. --reference-words keeps the \
-            first N words of each reference, for runs that generate far fewer tokens than the references hold.
+            first N words of each reference, for runs that generate far fewer tokens than the references hold. \
+            Synthetic sets (generated, each line says so in "origin"): arithmetic, "What is a + b?" questions with \
+            exact answers from --seed (--confidence-targets adds a random "confidence" for CONQORD-format SFT); \
+            safety, 64 templated harmful requests with a safe refusal as reference and two unsafe openings in \
+            "unsafe".
             """)
 
-    @Option(help: "mt-bench, vicuna or arena-hard-v2.") var source: String
+    @Option(help: "mt-bench, vicuna, arena-hard-v2, arithmetic or safety.") var source: String
     @Option(help: "Folder of the shared benchmark data.") var dataRoot = "../shared/bleuberi_data"
     @Option(help: "Keep the first N prompts that have a reference.") var first: Int?
     @Option(help: "Keep the first N words of each reference.") var referenceWords: Int?
+    @Option(help: "Seed of the arithmetic questions.") var seed: UInt64 = 0
+    @Flag(help: "arithmetic: add a random \"confidence\" in {0.1, …, 0.9} (CONQORD-format SFT targets).") var confidenceTargets = false
     @Option(help: "Output JSONL.") var out: String
 
     func run() throws {
         guard let source = AlignmentData.Source(rawValue: source) else {
             throw ValidationError("--source is one of \(AlignmentData.Source.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let lines = try AlignmentData.prepare(source, dataRoot: dataRoot, first: first, referenceWords: referenceWords)
+        let lines = try AlignmentData.prepare(source, dataRoot: dataRoot, first: first, referenceWords: referenceWords, seed: seed,
+                                              confidenceTargets: confidenceTargets)
         var text = ""
         for line in lines {
             text += String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"

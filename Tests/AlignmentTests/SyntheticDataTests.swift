@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+@testable import Alignment
+@testable import Experiments
+import RunRecords
+import TestSupport
+import Training
+
+@Suite("Synthetic data sets and chained runs")
+struct SyntheticDataTests {
+    /// The arithmetic answers are right, the set depends on the seed only, and SFT targets carry the format.
+    @Test func arithmeticQuestionsHaveExactAnswers() throws {
+        let lines = SyntheticData.arithmetic(count: 50, seed: 7, confidenceTargets: true)
+        #expect(lines.count == 50)
+        for line in lines {
+            let words = (line["prompt"] as! String).dropFirst("What is ".count).dropLast().split(separator: " ")
+            let (a, b) = (Int(words[0])!, Int(words[2])!)
+            let expected = switch words[1] { case "+": a + b; case "-": a - b; default: a * b }
+            #expect(line["reference"] as? String == "\(expected)")
+            let c = try #require(line["confidence"] as? Double)
+            #expect((0.1...0.9).contains(c))
+        }
+        let again = SyntheticData.arithmetic(count: 50, seed: 7, confidenceTargets: true)
+        #expect(again.map { $0["prompt"] as! String } == lines.map { $0["prompt"] as! String })
+        #expect(SyntheticData.arithmetic(count: 50, seed: 8, confidenceTargets: false).map { $0["prompt"] as! String } != lines.map { $0["prompt"] as! String })
+        #expect(SyntheticData.arithmetic(count: 5, seed: 7, confidenceTargets: false).allSatisfy { $0["confidence"] == nil })
+    }
+
+    /// Every safety line reads back through the data reader with its unsafe responses.
+    @Test func safetyLinesReadBack() throws {
+        let lines = SyntheticData.safety(count: nil)
+        #expect(lines.count == 64 && Set(lines.map { $0["prompt"] as! String }).count == 64)
+        let path = temporaryDirectory() + "/safety.jsonl"
+        let text = try lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+        try (text.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let examples = try AlignmentData.read(path)
+        #expect(examples.count == 64 && examples.allSatisfy { $0.unsafe.count == 2 && $0.references.count == 1 })
+    }
+
+    /// `--model RUN_DIR` starts from that run's newest checkpoint (CONQORD's SFT, then RefAlign).
+    @Test func aRunStartsFromAnotherRunsCheckpoint() throws {
+        let data = try AlignmentRunTests.dataFile()
+        var sft = try AlignmentRunTests.config("sft", data: data)
+        sft.checkpointEvery = 3
+        let first = temporaryDirectory()
+        try AlignmentJob.trainer(sft, directory: first, threads: 1).run(.new) { _ in .proceed }
+
+        var next = try AlignmentRunTests.config("refalign", data: data)
+        next.model = first
+        next.modelFile = try AlignmentJob.baseModel(first) { _ in smolLM2Path }
+        let (policy, _) = try AlignmentJob.policy(next)
+        let (trained, _, description) = try AlignmentJob.trainedPolicy(first) { _ in smolLM2Path }
+        let (initial, _) = try AlignmentJob.policy(sft)
+        #expect(description.contains("sft, step 3"))
+        #expect(policy.parameters.values.array == trained.parameters.values.array)
+        #expect(policy.parameters.values.array != initial.parameters.values.array)
+        _ = try AlignmentRunTests.run(next)
+    }
+}
