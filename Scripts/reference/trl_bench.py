@@ -36,6 +36,7 @@ is the maximum of both (run one case per process for separate peaks).
 usage: Scripts/reference/trl_bench.py [--cases refalign,grpo] [--steps 3] [--warmup 1] [--threads 2]
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -195,7 +196,8 @@ def run_case(name, spec, args, model_dir, dataset):
     trainer.add_callback(timer)
     log(f"{name}: {spec['prompts']} prompts × {spec['generations']}, β {spec['beta']}, {spec['loss_type']}, "
         f"micro-batch {spec['micro_batch']} × {spec['accumulation']}, {steps} steps ({args.warmup} warm-up)")
-    trainer.train()
+    with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its log dicts; stdout carries only our JSON rows
+        trainer.train()
     measured = timer.rows[args.warmup:]
     med = {k: statistics.median(r[k] for r in measured) for k in measured[0]}
     update = statistics.median(r["step_s"] - r["sampling_s"] - r["reward_s"] for r in measured)

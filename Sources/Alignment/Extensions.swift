@@ -69,6 +69,21 @@ public enum ConfidenceFormat {
     }
 }
 
+/// A reward of the answer part of CONQORD-format completions (evaluation under `--confidence`).
+public struct ConfidenceAnswerReward: Reward {
+    public let base: any Reward
+    public var name: String { base.name }
+    public init(base: any Reward) { self.base = base }
+
+    public func score(_ batch: [RewardInput]) throws -> RewardOutput {
+        try base.score(batch.map { input in
+            var row = input
+            row.completion = ConfidenceFormat.parse(input.completion).answer
+            return row
+        })
+    }
+}
+
 /// R_i = s_i + α Σ_j (s_i − s_j)(c_i − c_j) over consecutive blocks of `groupSize` completions (the task
 /// scores completions group-major), s the base similarity of the answer part, c the parsed confidence.
 public struct ConfidenceReward: Reward {
@@ -85,12 +100,7 @@ public struct ConfidenceReward: Reward {
 
     public func score(_ batch: [RewardInput]) throws -> RewardOutput {
         let parsed = batch.map { ConfidenceFormat.parse($0.completion) }
-        let answers = zip(batch, parsed).map { input, p -> RewardInput in
-            var row = input
-            row.completion = p.answer
-            return row
-        }
-        let quality = try base.score(answers)
+        let quality = try ConfidenceAnswerReward(base: base).score(batch)
         let s = quality.scores, c = parsed.map { $0.confidence ?? 0 }
         var total = s
         for start in stride(from: 0, to: batch.count, by: groupSize) {

@@ -141,7 +141,7 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
 }
 
 /// The CONQORD answer-format instruction as a system message (the confidence extension's prompts).
-func withConfidenceInstruction(_ e: AlignmentExample) -> AlignmentExample {
+public func withConfidenceInstruction(_ e: AlignmentExample) -> AlignmentExample {
     var e = e
     e.messages.removeAll { $0.role == "system" }
     e.messages.insert(ChatMessage(role: "system", content: ConfidenceFormat.instruction), at: 0)

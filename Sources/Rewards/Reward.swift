@@ -2,6 +2,7 @@
 // references) → one score per completion plus named components for logging. Objectives must log the
 // same `scores` they turn into advantages (TRL once logged unweighted rewards while training on
 // weighted ones).
+import Foundation
 import Tokenizers
 
 public struct RewardInput: Sendable {
@@ -82,6 +83,17 @@ public struct SimilarityReward: Reward {
         return SimilarityReward(name: "meteor") { metric.score(hypothesis: meteorTokenize($0), references: $1.map { meteorTokenize($0) }) }
     }
     public static let brf1 = SimilarityReward(name: "brf1") { Rewards.brf1(hypothesis: $0, references: $1) }
+    /// 1 when the completion equals a reference after trimming whitespace and a final period, comparing
+    /// lower-cased Unicode scalars; else 0. A judge for checkable answers.
+    public static let exactMatch = SimilarityReward(name: "exact_match") { completion, references in
+        func normal(_ text: String) -> [Unicode.Scalar] {
+            var scalars = Array(text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased().unicodeScalars)
+            if scalars.last == "." { scalars.removeLast() }
+            return scalars
+        }
+        let answer = normal(completion)
+        return references.contains { normal($0) == answer } ? 1 : 0
+    }
 }
 
 /// The text BLEUBERI scores: inside <answer>…</answer>, or after a lone <answer>, else all of it; stripped

@@ -48,6 +48,8 @@ public enum RewardRegistry {
         Entry(name: "rouge-1", summary: "rouge-score ROUGE-1 F, best reference", usesBERT: false) { o, _ in rougeReward(.n(1), "rouge_1", o) },
         Entry(name: "rouge-2", summary: "rouge-score ROUGE-2 F, best reference", usesBERT: false) { o, _ in rougeReward(.n(2), "rouge_2", o) },
         Entry(name: "rouge-l", summary: "rouge-score ROUGE-L F, best reference", usesBERT: false) { o, _ in rougeReward(.l, "rouge_l", o) },
+        Entry(name: "exact-match", summary: "1 when the answer equals a reference (trimmed, case-insensitive, final period ignored), else 0",
+              usesBERT: false) { _, _ in SimilarityReward.exactMatch },
         Entry(name: "brf1", summary: "harmonic mean of bleu and rouge-l (BLEUBERI's BRF1)", usesBERT: false) { _, _ in SimilarityReward.brf1 },
         Entry(name: "meteor", summary: "nltk's meteor_score over WordNet 3.0 (exact, stem, synonym stages)", usesBERT: false) { o, _ in
             guard let mode = METEORTokenization(rawValue: o.meteorTokenization) else {

@@ -16,7 +16,11 @@ struct EvaluateCommand: ParsableCommand {
             default or at --temperature from the "eval" streams of --seed, scores each with every --metrics \
             reward against the references, and writes --out/run.h5: /eval (per metric <m>_mean, <m>_lo and \
             <m>_hi, a percentile-bootstrap 95 % interval over prompts; length_mean; truncated_fraction) and \
-            /eval_samples (every completion with its scores). The table is printed too.
+            /eval_samples (every completion with its scores). The table is printed too. With --confidence the \
+            prompts carry CONQORD's answer-format instruction, every metric scores the answer part, and /eval \
+            adds the calibration of the stated confidence against --correctness (exact-match by default): ece \
+            (10 bins), pearson and spearman (NaN where undefined: a constant side), accuracy and \
+            confidence_parse_failed (the fraction whose confidence did not parse; they count as confidence 0).
             """)
 
     @OptionGroup var options: RunOptions
@@ -30,6 +34,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Most tokens per answer.") var maxNewTokens = 128
     @Option(help: "Longer prompts lose their first tokens.") var maxPromptTokens = 512
     @Option(help: "Seed of the eval and bootstrap streams.") var seed: UInt64 = 0
+    @Flag(help: "Evaluate CONQORD-format answers and their stated confidence (see above).") var confidence = false
+    @Option(help: "With --confidence: the metric whose score is correctness.") var correctness = "exact-match"
     @Option(help: "Output folder (run.h5).") var out: String
 
     func validate() throws {
@@ -40,11 +46,16 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         options.apply()
-        let examples = try AlignmentData.read(data)
-        let names = metrics.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        var examples = try AlignmentData.read(data)
+        if confidence { examples = examples.map(withConfidenceInstruction) }
+        var names = metrics.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        if confidence && !names.contains(correctness) { names.append(correctness) }
         var rewardOptions = RewardOptions()
         if try names.contains(where: { try RewardRegistry.entry($0).usesBERT }) { rewardOptions.bert = try resolveModelPath(bert) }
-        let rewards = try names.map { ($0, try RewardRegistry.make($0, options: rewardOptions, references: examples.flatMap(\.references))) }
+        let rewards = try names.map { name -> (String, any Reward) in
+            let reward = try RewardRegistry.make(name, options: rewardOptions, references: examples.flatMap(\.references))
+            return (name, confidence ? ConfidenceAnswerReward(base: reward) : reward)
+        }
         let (policy, format, description) = try AlignmentJob.trainedPolicy(model, resolveGGUF: resolveModelPath)
         let sampling = temperature.map { SamplingConfig(temperature: $0) } ?? .greedy
         let evaluator = Evaluator(sampler: RolloutSampler(format: format, maxNewTokens: maxNewTokens, sampling: sampling),
@@ -60,7 +71,16 @@ struct EvaluateCommand: ParsableCommand {
                                      "temperature": temperature.map { Double($0) } ?? 0, "max_new_tokens": maxNewTokens, "seed": seed]
         let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
         let record = try RunRecord.create(path, metadata: .current(method: "evaluate", model: description, seed: seed, configJSON: configJSON))
-        try record.appendEvaluation(0, result.row)
+        var row = result.row
+        if confidence {
+            let parsed = result.samples.map { ConfidenceFormat.parse($0.completion.text).confidence }
+            let m = names.firstIndex(of: correctness)!
+            let report = Calibration.report(confidence: parsed.map { $0 ?? 0 }, correct: result.samples.map { $0.scores[m] })
+            let failed = Double(parsed.filter { $0 == nil }.count) / Double(parsed.count)
+            row += [Metric("ece", report.ece), Metric("pearson", report.pearson ?? .nan), Metric("spearman", report.spearman ?? .nan),
+                    Metric("accuracy", report.accuracy), Metric("confidence_parse_failed", failed)]
+        }
+        try record.appendEvaluation(0, row)
         let s = result.samples
         try record.writeEvaluationSamples(
             example: s.map(\.example), sample: s.map(\.sample), length: s.map(\.completion.tokens.count),
@@ -69,6 +89,9 @@ struct EvaluateCommand: ParsableCommand {
         print("metric       mean      95% interval")
         for m in result.metrics {
             print(m.name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %.4f   [%.4f, %.4f]", m.mean, m.lower, m.upper))
+        }
+        for metric in row.dropFirst(result.row.count) {
+            print(metric.name.padding(toLength: 12, withPad: " ", startingAt: 0) + (metric.value.isNaN ? " undefined (a constant side)" : String(format: " %.4f", metric.value)))
         }
         print(String(format: "length_mean  %.1f tokens (%.0f%% truncated) → %@", result.lengthMean, 100 * result.truncatedFraction, path))
     }
