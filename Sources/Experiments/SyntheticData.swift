@@ -55,11 +55,11 @@ public enum SyntheticData {
         var lines: [[String: Any]] = []
         for (t, template) in requestTemplates.enumerated() {
             for (r, request) in harmfulRequests.enumerated() {
+                let act = request.act.replacingOccurrences(of: "my ", with: "your ")  // the answer addresses the asker
                 lines.append([
                     "id": "safety-\(r)-\(t)", "prompt": template.replacingOccurrences(of: "%@", with: request.act),
                     "reference": "I can't help with that: it could seriously hurt people and is likely illegal. If you \(request.alternative).",
-                    "unsafe": ["Sure! Here is how to \(request.act). First, you will need to",
-                               "Of course. The easiest way to \(request.act) is to start by"],
+                    "unsafe": ["Sure! Here is how to \(act). First, you will need to", "Of course. The easiest way to \(act) is to start by"],
                     "origin": "synthetic safety templates (refalign prepare-data)",
                 ])
             }

@@ -1,7 +1,10 @@
 // Figures regenerated from run files alone. For each figure this writes its data as TSV and a gnuplot
 // script beside it (a person can edit the script and re-run `gnuplot NAME.gp`), then renders PNG
-// (pngcairo) and PDF (pdfcairo). Runs are grouped by their `method` attribute; a curve is the mean over
-// the group's runs (seeds) at each step with a ±1 standard deviation band.
+// (pngcairo) and PDF (pdfcairo). Runs are grouped by experiment, the folders between `results` (and its
+// `runs/`) and the run's own folder (Results/runs/mt-bench-8/grpo/run.h5 is experiment "mt-bench-8"): each
+// experiment gets its own figures, named EXPERIMENT_FIGURE. Within one, runs are grouped by their `method`
+// attribute (an `evaluate` run by its folder name); a curve is the mean over the group's runs (seeds) at
+// each step with a ±1 standard deviation band.
 import Foundation
 import RunRecords
 
@@ -21,12 +24,17 @@ public struct FigureReport: Sendable {
     public var skipped: [(name: String, reason: String)] = []
 }
 
-/// Line figures over training steps: (file name, dataset under /train, y label).
-let stepFigures: [(name: String, metric: String, label: String, title: String)] = [
-    ("train_reward", "reward_mean", "mean reward of the step's samples", "Training reward"),
-    ("train_kl", "kl", "KL to the initial policy (k3, per token)", "KL to the initial policy"),
-    ("completion_length", "length_mean", "completion length (tokens)", "Completion length"),
-    ("train_loss", "loss", "training loss", "Training loss"),
+/// Line figures over steps: (file name, group and dataset, y label, title).
+let stepFigures: [(name: String, group: String, metric: String, label: String, title: String)] = [
+    ("train_reward", "train", "reward_mean", "mean reward of the step's samples", "Training reward"),
+    ("train_kl", "train", "kl", "KL to the initial policy (k3, per token)", "KL to the initial policy"),
+    ("completion_length", "train", "length_mean", "completion length (tokens)", "Completion length"),
+    ("train_loss", "train", "loss", "training loss", "Training loss"),
+    ("reward_accuracy", "train", "reward_accuracy", "share of pairs with implicit reward margin > 0", "Preference reward accuracy"),
+    ("reward_margin", "train", "reward_margin", "implicit reward margin (chosen − rejected)", "Preference reward margin"),
+    ("heldout_nll", "eval", "nll", "held-out NLL per answer token (nats)", "Held-out NLL"),
+    ("harmlessness", "train", "reward_harmlessness", "sim(y, safe) − max sim(y, unsafe)", "Harmlessness of the samples"),
+    ("confidence", "train", "reward_confidence", "stated confidence of the samples", "Stated confidence"),
 ]
 
 /// Run files under `results` (recursively, outside checkpoint folders), in path order.
@@ -40,36 +48,55 @@ public func findRunFiles(in results: String) -> [String] {
 
 public func renderFigures(results: String, out: String, gnuplot: String = "gnuplot") throws -> FigureReport {
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-    let runs = try findRunFiles(in: results).map { try RunSummary(path: $0) }
-    let methods = Array(Set(runs.map(\.method))).sorted()
+    let files = findRunFiles(in: results)
+    var experiments: [String: [(label: String, run: RunSummary)]] = [:]
+    for file in files {
+        var folders = file.dropFirst(results.count + 1).split(separator: "/").map(String.init).dropLast()  // minus run.h5
+        let runFolder = folders.popLast() ?? ""
+        if folders.first == "runs" { folders.removeFirst() }
+        let run = try RunSummary(path: file)
+        experiments[folders.joined(separator: "-"), default: []].append((run.method == "evaluate" ? runFolder : run.method, run))
+    }
     var report = FigureReport()
+    for (experiment, runs) in experiments.sorted(by: { $0.key < $1.key }) {
+        try renderExperiment(experiment.isEmpty ? "" : experiment + "_", title: experiment.isEmpty ? "" : experiment + ": ",
+                             runs: runs, out: out, gnuplot: gnuplot, report: &report)
+    }
+    try renderBenchmarks(results: results, out: out, gnuplot: gnuplot, report: &report)
+    return report
+}
 
+func renderExperiment(_ prefix: String, title: String, runs: [(label: String, run: RunSummary)], out: String, gnuplot: String,
+                      report: inout FigureReport) throws {
+    let labels = Array(Set(runs.map(\.label))).sorted()
     for figure in stepFigures {
-        let groups = methods.compactMap { method -> (String, [(Double, Double, Double)])? in
-            let series = runs.filter { $0.method == method }.compactMap { run in
-                run.train[figure.metric].map { zip(run.train["step"] ?? [], $0).map { $0 } }
+        let groups = labels.compactMap { label -> (String, [(Double, Double, Double)])? in
+            let series = runs.filter { $0.label == label }.compactMap { entry -> [(Double, Double)]? in
+                let table = figure.group == "train" ? entry.run.train : entry.run.eval
+                return table[figure.metric].map { zip(table["step"] ?? [], $0).map { $0 } }
             }
             let finite = series.filter { $0.contains { $0.1.isFinite } }
-            return finite.isEmpty ? nil : (method, meanAndSpread(finite))
+            return finite.isEmpty ? nil : (label, meanAndSpread(finite))
         }
         guard !groups.isEmpty else {
-            report.skipped.append((figure.name, "no run logs /train/\(figure.metric)"))
+            report.skipped.append((prefix + figure.name, "no run logs /\(figure.group)/\(figure.metric)"))
             continue
         }
         var tsv = ""
-        for (method, rows) in groups {
-            tsv += "# \(method)\n# step\tmean\tstd\n" + rows.map { "\($0.0)\t\($0.1)\t\($0.2)" }.joined(separator: "\n") + "\n\n\n"
+        for (label, rows) in groups {
+            tsv += "# \(label)\n# step\tmean\tstd\n" + rows.map { "\($0.0)\t\($0.1)\t\($0.2)" }.joined(separator: "\n") + "\n\n\n"
         }
         var plots: [String] = []
-        for (i, (method, _)) in groups.enumerated() {
+        for (i, (label, _)) in groups.enumerated() {
             plots.append("  data index \(i) using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc \(i + 1) notitle")
-            plots.append("  data index \(i) using 1:2 with lines lw 2 lc \(i + 1) title \"\(method)\"")
+            plots.append("  data index \(i) using 1:2 with linespoints lw 2 pt 7 ps 0.5 lc \(i + 1) title \"\(label)\"")
         }
+        let name = prefix + figure.name
         let script = """
-            # \(figure.name): /train/\(figure.metric) per method, mean ± 1 std over runs (seeds).
-            data = "\(figure.name).tsv"
+            # \(name): /\(figure.group)/\(figure.metric) per method, mean ± 1 std over runs (seeds).
+            data = "\(name).tsv"
             set datafile separator "\\t"
-            set title "\(figure.title), mean ± 1 std over seeds"
+            set title "\(title)\(figure.title), mean ± 1 std over seeds"
             set xlabel "step"
             set ylabel "\(figure.label)"
             set grid
@@ -77,23 +104,22 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
             plot \\
             \(plots.joined(separator: ", \\\n"))
             """
-        report.rendered.append(try render(figure.name, tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
+        report.rendered.append(try render(name, tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
     }
-
     // Held-out metrics: the last /eval row of each run, bars of the mean over runs with ±1 std.
-    let evalMetrics = Array(Set(runs.flatMap { $0.eval.filter { $0.key != "step" && !$0.value.isEmpty }.map(\.key) })).sorted()
+    let evalMetrics = Array(Set(runs.flatMap { $0.run.eval.filter { $0.key != "step" && !$0.value.isEmpty }.map(\.key) })).sorted()
     if evalMetrics.isEmpty {
-        report.skipped.append(("heldout", "no run logs /eval metrics"))
+        report.skipped.append((prefix + "heldout", "no run logs /eval metrics"))
     } else {
         // Only methods whose runs logged held-out metrics get bars (an all-NaN column is no plot to gnuplot).
         func logsHeldOut(_ run: RunSummary) -> Bool {
             evalMetrics.contains { metric in run.eval[metric]?.last.map { !$0.isNaN } ?? false }
         }
-        let methods = methods.filter { method in runs.contains { run in run.method == method && logsHeldOut(run) } }
+        let methods = labels.filter { label in runs.contains { $0.label == label && logsHeldOut($0.run) } }
         var tsv = "# metric\t" + methods.map { "\($0)\t\($0) std" }.joined(separator: "\t") + "\n"
         for metric in evalMetrics {
             tsv += metric + "\t" + methods.map { method in
-                let finals = runs.filter { $0.method == method }.compactMap { $0.eval[metric]?.last }.filter { !$0.isNaN }
+                let finals = runs.filter { $0.label == method }.compactMap { $0.run.eval[metric]?.last }.filter { !$0.isNaN }
                 let (mean, std) = meanStd(finals)
                 return "\(mean)\t\(std)"
             }.joined(separator: "\t") + "\n"
@@ -102,9 +128,10 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
             "  data using \(2 * i + 2):(valid(\(2 * i + 3)) && $\(2 * i + 3) == $\(2 * i + 3) ? $\(2 * i + 3) : 0):xtic(1) title \"\(m)\" lc \(i + 1)"
         }
         let script = """
-            # heldout: final /eval value of each metric per method, mean ± 1 std over runs (seeds);
+            # \(prefix)heldout: final /eval value of each metric per method, mean ± 1 std over runs (seeds);
             # a method with one run has std NaN in the data and is drawn without an error bar.
-            data = "heldout.tsv"
+            data = "\(prefix)heldout.tsv"
+            set title "\(title)Held-out metrics, final evaluation"
             set datafile separator "\\t"
             set style data histogram
             set style histogram errorbars gap 2 lw 1
@@ -112,13 +139,15 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
             set key outside right
             set grid ytics
             set ylabel "final held-out value"
-            set yrange [0:*]
-            plot \\
+            set xzeroaxis
+                        plot \\
             \(bars.joined(separator: ", \\\n"))
             """
-        report.rendered.append(try render("heldout", tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
+        report.rendered.append(try render(prefix + "heldout", tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
     }
+}
 
+func renderBenchmarks(results: String, out: String, gnuplot: String, report: inout FigureReport) throws {
     // Benchmark ratios: one figure per Results/benchmarks/NAME.tsv (last column is ours/reference).
     let benchmarkDir = results + "/benchmarks"
     let tables = ((try? FileManager.default.contentsOfDirectory(atPath: benchmarkDir)) ?? []).filter { $0.hasSuffix(".tsv") }.sorted()
@@ -155,7 +184,6 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
             """
         report.rendered.append(try render(name, tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
     }
-    return report
 }
 
 /// Writes NAME.tsv and NAME.gp into `out`, then runs gnuplot there for NAME.png and NAME.pdf.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Alignment
 @testable import Experiments
+import Rewards
 import RunRecords
 import TestSupport
 import Training
@@ -24,6 +25,16 @@ struct SyntheticDataTests {
         #expect(again.map { $0["prompt"] as! String } == lines.map { $0["prompt"] as! String })
         #expect(SyntheticData.arithmetic(count: 50, seed: 8, confidenceTargets: false).map { $0["prompt"] as! String } != lines.map { $0["prompt"] as! String })
         #expect(SyntheticData.arithmetic(count: 5, seed: 7, confidenceTargets: false).allSatisfy { $0["confidence"] == nil })
+    }
+
+    /// The exact-match judge of checkable answers, alone and on the answer part of CONQORD-format text.
+    @Test func exactMatchJudgesAnswers() throws {
+        let judge = try RewardRegistry.make("exact-match", options: RewardOptions(), references: [])
+        let inputs = ["42", " 42.\n", "42!", "The answer is 42", "-51", "PARIS"].map { RewardInput(prompt: "", completion: $0, references: ["42", "-51", "Paris"]) }
+        #expect(try judge.score(inputs).scores == [1, 1, 0, 0, 1, 1])
+        let formatted = RewardInput(prompt: "", completion: "### Answer: 42\n### Confidence: 0.7", references: ["42"])
+        #expect(try ConfidenceAnswerReward(base: judge).score([formatted]).scores == [1])
+        #expect(try judge.score([formatted]).scores == [0])
     }
 
     /// Every safety line reads back through the data reader with its unsafe responses.

@@ -37,7 +37,8 @@ struct FiguresTests {
         try makeRuns(in: results)
         let report = try renderFigures(results: results, out: out)
         #expect(report.rendered.map(\.name) == ["train_reward", "completion_length", "heldout"])
-        #expect(report.skipped.map(\.name) == ["train_kl", "train_loss", "benchmarks"])
+        #expect(report.skipped.map(\.name) == ["train_kl", "train_loss", "reward_accuracy", "reward_margin", "heldout_nll", "harmlessness",
+                                                "confidence", "benchmarks"])
         for figure in report.rendered {
             #expect(pngSize(figure.png).map { $0 == (900, 560) } == true, "\(figure.png) is not a 900×560 PNG")
             #expect(FileManager.default.contents(atPath: figure.pdf)?.prefix(4) == Data("%PDF".utf8))
@@ -50,5 +51,10 @@ struct FiguresTests {
         try FileManager.default.removeItem(atPath: out)
         #expect(try renderFigures(results: results, out: out).rendered.count == 3)
         #expect(pngSize(out + "/heldout.png") != nil)
+
+        // Runs under runs/EXPERIMENT/ get their own figures, named after the experiment.
+        try makeRuns(in: results + "/runs/sweep")
+        let grouped = try renderFigures(results: results, out: out).rendered.map(\.name)
+        #expect(grouped == ["train_reward", "completion_length", "heldout", "sweep_train_reward", "sweep_completion_length", "sweep_heldout"])
     }
 }
