@@ -2,9 +2,9 @@
 // script beside it (a person can edit the script and re-run `gnuplot NAME.gp`), then renders PNG
 // (pngcairo) and PDF (pdfcairo). Runs are grouped by experiment, the folders between `results` (and its
 // `runs/`) and the run's own folder (Results/runs/mt-bench-8/grpo/run.h5 is experiment "mt-bench-8"): each
-// experiment gets its own figures, named EXPERIMENT_FIGURE. Within one, runs are grouped by their `method`
-// attribute (an `evaluate` run by its folder name); a curve is the mean over the group's runs (seeds) at
-// each step with a ±1 standard deviation band.
+// experiment gets its own figures, named EXPERIMENT_FIGURE. Within one, runs are grouped by their folder's
+// name without a "-seedN" suffix (runs/sweep/c0-e0.01-seed2 is "c0-e0.01"); a curve is the mean over the
+// group's runs (seeds) at each step with a ±1 standard deviation band.
 import Foundation
 import RunRecords
 
@@ -54,8 +54,8 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
         var folders = file.dropFirst(results.count + 1).split(separator: "/").map(String.init).dropLast()  // minus run.h5
         let runFolder = folders.popLast() ?? ""
         if folders.first == "runs" { folders.removeFirst() }
-        let run = try RunSummary(path: file)
-        experiments[folders.joined(separator: "-"), default: []].append((run.method == "evaluate" ? runFolder : run.method, run))
+        let label = runFolder.replacingOccurrences(of: #"-seed[0-9]+$"#, with: "", options: .regularExpression)
+        experiments[folders.joined(separator: "-"), default: []].append((label, try RunSummary(path: file)))
     }
     var report = FigureReport()
     for (experiment, runs) in experiments.sorted(by: { $0.key < $1.key }) {

@@ -10,7 +10,7 @@ struct FiguresTests {
     func makeRuns(in results: String) throws {
         for (method, base) in [("refalign", 0.3), ("grpo", 0.2)] {
             for seed in [1, 2] {
-                let dir = "\(results)/\(method)-\(seed)"
+                let dir = "\(results)/\(method)-seed\(seed)"
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 let run = try RunRecord.create("\(dir)/run.h5", metadata: RunMetadata(
                     method: method, model: "tiny", seed: UInt64(seed), threads: 1, configJSON: "{}", gitSHA: "", swiftVersion: "",
