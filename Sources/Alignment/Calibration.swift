@@ -46,6 +46,25 @@ public enum Calibration {
         return max(-1, min(1, sxy / (sxx * syy).squareRoot()))
     }
 
+    /// Kendall's τ-b (scipy.stats.kendalltau's default): (P − Q) / √((n0 − n1)(n0 − n2)) over all pairs, n1 and
+    /// n2 the pairs tied in x and in y; nil when either side is constant or there are fewer than two items.
+    /// O(n²): meant for system-level correlations over tens of items.
+    public static func kendall(_ x: [Double], _ y: [Double]) -> Double? {
+        precondition(x.count == y.count)
+        var concordant = 0.0, discordant = 0.0, tiedX = 0.0, tiedY = 0.0
+        for i in x.indices {
+            for j in x.indices where j > i {
+                let dx = x[i] - x[j], dy = y[i] - y[j]
+                if dx == 0 { tiedX += 1 }
+                if dy == 0 { tiedY += 1 }
+                if dx != 0 && dy != 0 { if (dx > 0) == (dy > 0) { concordant += 1 } else { discordant += 1 } }
+            }
+        }
+        let pairs = Double(x.count * (x.count - 1) / 2)
+        guard x.count >= 2, tiedX < pairs, tiedY < pairs else { return nil }
+        return max(-1, min(1, (concordant - discordant) / ((pairs - tiedX) * (pairs - tiedY)).squareRoot()))
+    }
+
     /// 1-based ranks, ties sharing their average rank (scipy's rankdata "average").
     public static func ranks(_ x: [Double]) -> [Double] {
         let order = x.indices.sorted { x[$0] < x[$1] }

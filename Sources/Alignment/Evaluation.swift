@@ -85,10 +85,17 @@ public func bootstrapInterval(_ values: [Double], resamples: Int = 1000, rng: in
     guard values.count > 1 else { return (values.first ?? .nan, values.first ?? .nan) }
     let means = (0..<resamples).map { _ in
         (0..<values.count).reduce(0.0) { sum, _ in sum + values[rng.nextInt(below: values.count)] } / Double(values.count)
-    }.sorted()
-    func quantile(_ q: Double) -> Double {  // linear interpolation between order statistics (numpy's default)
-        let position = q * Double(resamples - 1), low = Int(position.rounded(.down)), high = min(low + 1, resamples - 1)
-        return means[low] + (means[high] - means[low]) * (position - Double(low))
+    }
+    return percentileInterval(means)
+}
+
+/// The 2.5 % and 97.5 % quantiles of `values`, interpolating linearly between order statistics (numpy's default).
+public func percentileInterval(_ values: [Double]) -> (lower: Double, upper: Double) {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return (.nan, .nan) }
+    func quantile(_ q: Double) -> Double {
+        let position = q * Double(sorted.count - 1), low = Int(position.rounded(.down)), high = min(low + 1, sorted.count - 1)
+        return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
     }
     return (quantile(0.025), quantile(0.975))
 }

@@ -13,6 +13,7 @@ struct CalibrationTests {
             let ece: Double
             let pearson: Double?
             let spearman: Double?
+            let kendall: Double?
             let accuracy: Double
             let n: Int
         }
@@ -27,7 +28,8 @@ struct CalibrationTests {
             let r = Calibration.report(confidence: c.confidence, correct: c.correct)
             #expect(abs(r.ece - c.ece) < 1e-12, "\(c.name): ece \(r.ece) vs \(c.ece)")
             #expect(abs(r.accuracy - c.accuracy) < 1e-12 && r.n == c.n, "\(c.name)")
-            for (ours, theirs, what) in [(r.pearson, c.pearson, "pearson"), (r.spearman, c.spearman, "spearman")] {
+            let kendall = Calibration.kendall(c.confidence, c.correct)
+            for (ours, theirs, what) in [(r.pearson, c.pearson, "pearson"), (r.spearman, c.spearman, "spearman"), (kendall, c.kendall, "kendall")] {
                 switch (ours, theirs) {
                 case (nil, nil): break
                 case let (a?, b?): #expect(abs(a - b) < 1e-12, "\(c.name): \(what) \(a) vs \(b)")
