@@ -63,7 +63,41 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
                              runs: runs, out: out, gnuplot: gnuplot, report: &report)
     }
     try renderBenchmarks(results: results, out: out, gnuplot: gnuplot, report: &report)
+    try renderJudgeScatter(results: results, out: out, gnuplot: gnuplot, report: &report)
     return report
+}
+
+/// Experiment 3's scatter, one figure per metric: each Table-1 system's metric score against its published
+/// MT-Bench judge score, labelled (Results/tables/judge-scatter.tsv of `refalign judge-agreement`).
+func renderJudgeScatter(results: String, out: String, gnuplot: String, report: inout FigureReport) throws {
+    let path = results + "/tables/judge-scatter.tsv"
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        report.skipped.append(("judge_scatter", "no \(path)"))
+        return
+    }
+    let lines = text.split(separator: "\n").filter { !$0.hasPrefix("#") }
+    guard let header = lines.first?.split(separator: "\t").map(String.init), header.count >= 3, header.last == "judge_MT" else {
+        throw FigureError(description: "\(path): header must be system, metrics…, judge_MT")
+    }
+    let judge = header.count
+    for (i, metric) in header.enumerated().dropFirst().dropLast() {
+        let name = "judge_scatter_" + metric.replacingOccurrences(of: "-", with: "_")
+        let script = """
+            # \(name): \(metric) (mean over 80 MT-Bench questions, GPT-4.1-mini references) against the published
+            # GPT-4.1-mini judge score of the 15 systems of BLEUBERI's Table 1 (mapping A).
+            data = "\(name).tsv"
+            set datafile separator "\\t"
+            set title "Metric against judge: \(metric) vs MT-Bench judge score (15 systems)"
+            set xlabel "\(metric), system mean"
+            set ylabel "MT-Bench judge score (BLEUBERI Table 1)"
+            set grid
+            set key off
+            set offsets graph 0.05, graph 0.2, graph 0.05, graph 0.05
+            plot data using \(i + 1):\(judge) with points pt 7 ps 1.2 lc 1, \\
+              data using \(i + 1):\(judge):1 with labels left offset 0.6,0 font ",8"
+            """
+        report.rendered.append(try render(name, tsv: lines.dropFirst().joined(separator: "\n") + "\n", plot: script, out: out, gnuplot: gnuplot))
+    }
 }
 
 func renderExperiment(_ prefix: String, title: String, runs: [(label: String, run: RunSummary)], out: String, gnuplot: String,

@@ -37,10 +37,12 @@ struct FiguresCommand: ParsableCommand {
         commandName: "figures",
         abstract: "Regenerate every figure from the run files: TSV data, an editable gnuplot script, PNG and PDF.",
         discussion: """
-            Figures: training reward, completion length and training loss per method over steps (mean ± \
-            1 std over seeds), final held-out metrics per method (bars with error bars), and one bar \
-            chart of speed ratios per Results/benchmarks/*.tsv. A figure whose data no run logs is \
-            skipped and named.
+            Runs are grouped by experiment (the folders under Results/runs/), figures named EXPERIMENT_NAME; \
+            within one, a curve per run folder name, seeds (folders ending -seedN) averaged. Figures: training \
+            reward, KL, completion length, loss, preference accuracy and margin, held-out NLL, harmlessness and \
+            stated confidence over steps (mean ± 1 std over seeds), final held-out metrics per run (bars with \
+            error bars), one bar chart of speed ratios per Results/benchmarks/*.tsv, and the metric-vs-judge \
+            scatter of Results/tables/judge-scatter.tsv. A figure whose data no run logs is skipped and named.
             """)
 
     @Option(help: "Folder searched recursively for run files (*.h5); benchmark tables in its benchmarks/.")
