@@ -5,15 +5,9 @@
 // checksum is recomputed and rewritten, never used.
 import Foundation
 import ModelFiles
+import Tensor
 
 public enum ReferenceCache {
-    /// FNV-1a (64 bit) over bytes.
-    static func fnv1a(_ bytes: UnsafeRawBufferPointer, _ seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
-        var h = seed
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
-    }
-
     /// The cache key of `files` (their contents) and `settings`, as 16 hex digits.
     public static func key(files: [String], settings: String) throws -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325

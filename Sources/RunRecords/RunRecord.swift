@@ -214,4 +214,8 @@ public struct RunSummary: Sendable {
     public var method: String { attributes["method"] ?? "?" }
     public var seed: String { attributes["seed"] ?? "?" }
     public var steps: Int { train["step"]?.count ?? 0 }
+    /// FNV-1a of the resolved configuration the run file stores: runs with equal hashes ran the same job.
+    public var configHash: String {
+        String(format: "%016llx", Array((attributes["config"] ?? "").utf8).withUnsafeBytes { fnv1a($0) })
+    }
 }

@@ -5,7 +5,7 @@ import RunRecords
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "runs", abstract: "List the runs under a results folder: method, model, seed, steps, final metrics.")
+        commandName: "runs", abstract: "List the runs under a results folder: method, config hash, model, seed, steps, final metrics.")
 
     @Option(help: "Folder searched recursively for run files (*.h5).") var results = "Results"
 
@@ -15,12 +15,12 @@ struct RunsCommand: ParsableCommand {
             print("no run files under \(results)")
             return
         }
-        var rows = [["run", "method", "model", "seed", "steps", "final train", "final held-out"]]
+        var rows = [["run", "method", "config", "model", "seed", "steps", "final train", "final held-out"]]
         for path in files {
             let run = try RunSummary(path: path)
             let train = ["reward_mean", "loss"].first { run.train[$0] != nil }.map { "\($0) \(format(run.train[$0]!.last))" } ?? "-"
             let held = run.eval.keys.filter { $0 != "step" }.sorted().map { "\($0) \(format(run.eval[$0]!.last))" }
-            rows.append([String(path.dropFirst(results.count + 1)), run.method, run.attributes["model"] ?? "?", run.seed,
+            rows.append([String(path.dropFirst(results.count + 1)), run.method, run.configHash, run.attributes["model"] ?? "?", run.seed,
                          String(run.steps), train, held.isEmpty ? "-" : held.joined(separator: ", ")])
         }
         let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
