@@ -166,5 +166,24 @@ public enum JudgeAgreement {
         for (name, text) in [("system-scores", systems), ("judge-agreement", agreement), ("judge-scatter", scatter)] {
             try text.write(toFile: "\(folder)/\(name).tsv", atomically: true, encoding: .utf8)
         }
+        try markdown(correlations).write(toFile: folder + "/judge-agreement.md", atomically: true, encoding: .utf8)
+    }
+
+    /// The README's table: ρ and τ-b against the MT-Bench and average judge columns, mappings A and B side by side.
+    public static func markdown(_ correlations: [Correlation]) -> String {
+        func cell(_ value: Double, _ interval: (lower: Double, upper: Double)) -> String {
+            String(format: "%.2f [%.2f, %.2f]", value, interval.lower, interval.upper)
+        }
+        var text = "| metric | judge column | ρ, mapping A | ρ, mapping B | τ-b, mapping A | τ-b, mapping B |\n|---|---|---|---|---|---|\n"
+        let metrics = correlations.map(\.metric).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        for metric in metrics {
+            for column in ["MT", "avg"] {
+                let row = { (mapping: String) in correlations.first { $0.metric == metric && $0.column == column && $0.mapping == mapping } }
+                guard let a = row("A"), let b = row("B") else { continue }
+                text += "| \(metric) | \(column) | \(cell(a.spearman, a.spearmanInterval)) | \(cell(b.spearman, b.spearmanInterval)) | "
+                    + "\(cell(a.kendall, a.kendallInterval)) | \(cell(b.kendall, b.kendallInterval)) |\n"
+            }
+        }
+        return text
     }
 }

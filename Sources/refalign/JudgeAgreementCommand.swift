@@ -13,7 +13,7 @@ struct JudgeAgreementCommand: ParsableCommand {
             correlates the 15 systems of BLEUBERI's Table 1 (--table, published GPT-4.1-mini judge scores) with \
             each judge column: Spearman's rho and Kendall's tau-b, for both candidate file mappings A and B, with \
             percentile-bootstrap 95 % intervals over questions (stream "judge-agreement/..." of --seed). Writes \
-            system-scores.tsv, judge-agreement.tsv and judge-scatter.tsv into --out.
+            system-scores.tsv, judge-agreement.tsv, judge-scatter.tsv and judge-agreement.md (the README's table) into --out.
             """)
 
     @Option(help: "Folder of the shared benchmark data.") var dataRoot = "../shared/bleuberi_data"
@@ -22,6 +22,7 @@ struct JudgeAgreementCommand: ParsableCommand {
     @Option(help: "BERT folder for bertscore/embedding: minilm or a path.") var bert = "minilm"
     @Option(help: "Bootstrap resamples.") var resamples = 1000
     @Option(help: "Seed of the bootstrap streams.") var seed: UInt64 = 0
+    @Flag(help: "Score only the answer files the table names (19 of 49; for the costly BERT metrics).") var tableSystemsOnly = false
     @Option(help: "Output folder.") var out = "Results/tables"
     @OptionGroup var options: RunOptions
 
@@ -33,16 +34,12 @@ struct JudgeAgreementCommand: ParsableCommand {
         if try names.contains(where: { try RewardRegistry.entry($0).usesBERT }) { rewardOptions.bert = try resolveModelPath(bert) }
         let rewards = try names.map { ($0, try RewardRegistry.make($0, options: rewardOptions, references: [])) }
         let meter = PhaseMeter(label: "judge-agreement: scoring systems")
-        let scores = try JudgeAgreement.score(dataRoot: dataRoot, metrics: rewards) { done, total in meter.update(done, total) }
+        let only = tableSystemsOnly ? Set(judged.flatMap { [$0.files.a, $0.files.b] }) : nil
+        let scores = try JudgeAgreement.score(dataRoot: dataRoot, metrics: rewards, only: only) { done, total in meter.update(done, total) }
         meter.finish()
         let correlations = try JudgeAgreement.correlations(scores, table: judged, resamples: resamples, seed: seed)
         try JudgeAgreement.write(scores, correlations: correlations, table: judged, tablePath: table, dataRoot: dataRoot, folder: out)
-        print("| metric | judge | mapping | Spearman ρ [95 %] | Kendall τ-b [95 %] |")
-        print("|---|---|---|---|---|")
-        for c in correlations where c.column == "MT" || c.column == "avg" {
-            print(String(format: "| %@ | %@ | %@ | %.3f [%.3f, %.3f] | %.3f [%.3f, %.3f] |", c.metric, c.column, c.mapping, c.spearman,
-                         c.spearmanInterval.lower, c.spearmanInterval.upper, c.kendall, c.kendallInterval.lower, c.kendallInterval.upper))
-        }
-        print("\(scores.systems.count) systems × \(scores.questions.count) questions → \(out)/judge-agreement.tsv, system-scores.tsv, judge-scatter.tsv")
+        print(JudgeAgreement.markdown(correlations), terminator: "")
+        print("\(scores.systems.count) systems × \(scores.questions.count) questions → \(out)/judge-agreement.{tsv,md}, system-scores.tsv, judge-scatter.tsv")
     }
 }
