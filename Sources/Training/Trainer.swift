@@ -15,7 +15,7 @@ public protocol TrainingTask: AnyObject {
     /// Forward and backward of one optimizer step on the given examples; gradients arrive zeroed.
     /// `rng` is the run's training stream (checkpointed); `progress` shows phases inside the step.
     func computeGradients(step: Int, examples: [Int], rng: inout Xoshiro256, progress: (PhaseProgress) -> Void) throws -> TaskStep
-    /// Held-out metrics, run every `evaluateEvery` steps.
+    /// Held-out metrics, run before the first step and every `evaluateEvery` steps.
     func evaluate(step: Int) throws -> [Metric]
     /// Sampled rows to log, run every `sampleEvery` steps, from their own "display" stream, so that
     /// how often they are logged never changes training.
@@ -143,6 +143,9 @@ public final class Trainer {
         }
 
         guard try emit(.started(firstStep: step + 1, totalSteps: config.steps)) == .proceed else { return }
+        if step == 0 && config.evaluateEvery > 0 {  // the starting point of every held-out curve
+            guard try emit(.evaluation(step: 0, metrics: task.evaluate(step: 0))) == .proceed else { return }
+        }
         while step < config.steps {
             step += 1
             let start = DispatchTime.now().uptimeNanoseconds
