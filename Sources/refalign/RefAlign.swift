@@ -18,7 +18,7 @@ struct RefAlignCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self, CheckOpsCommand.self, GenerateCommand.self, TokenizeCommand.self, ScoreCommand.self,
             CharacterLMCommand.self, TrainCommand.self, EvaluateCommand.self, SelectHardCommand.self, PrepareDataCommand.self, CalibrationCommand.self,
-            RunsCommand.self, FiguresCommand.self,
+            RunsCommand.self, FiguresCommand.self, ExportCommand.self,
         ])
 
     static func main() {
