@@ -25,6 +25,7 @@ struct ExportFixture: Decodable {
     }
     struct TokenizerCase: Decodable { let text: String; let llamaCpp: [Int32]; let transformers: [Int32] }
     struct Chat: Decodable { let messages: [ChatMessage]; let text: String; let ids: [Int32] }
+    struct Quantized: Decodable { let tensors: Int; let bitwiseEqualToGGUFPy: Int }
     let model: String
     let versions: [String: String]
     let files: [String: String]
@@ -32,6 +33,7 @@ struct ExportFixture: Decodable {
     let cases: [Case]
     let tokenizer: [TokenizerCase]
     let chat: Chat
+    let q8_0: Quantized?
 
     static func load(_ name: String) throws -> ExportFixture {
         guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "json") else {
@@ -101,6 +103,7 @@ struct ExportParityTests {
         }
         let q8 = fixture.files["gguf-q8_0"] == nil ? nil : try ModelExport.gguf(model, source: source, type: .q8_0)
         if let q8 { #expect(signature(q8) == fixture.files["gguf-q8_0"]) }
+        if let q = fixture.q8_0 { #expect(q.tensors == 1 + 7 * model.config.layers && q.bitwiseEqualToGGUFPy == q.tensors) }
 
         let fromF32 = try Llama.load(gguf: GGUFFile(data: f32, path: "\(modelName)-f32.gguf"))
         let fromQ8 = try q8.map { try Llama.load(gguf: GGUFFile(data: $0, path: "\(modelName)-q8_0.gguf")) }
