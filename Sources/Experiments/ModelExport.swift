@@ -82,10 +82,22 @@ public enum ModelExport {
             let temporary = path + ".tmp-\(getpid())"
             try? fm.removeItem(atPath: temporary)
             try fm.createDirectory(atPath: temporary, withIntermediateDirectories: true)
-            for (name, data) in try huggingFace(model, source: source) { try writeAtomically(data, to: temporary + "/" + name) }
-            if fm.fileExists(atPath: path) { try fm.removeItem(atPath: path) }
-            guard rename(temporary, path) == 0 else {
-                throw TrainingError("cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))")
+            do {
+                for (name, data) in try huggingFace(model, source: source) { try writeAtomically(data, to: temporary + "/" + name) }
+                // rename cannot replace a non-empty folder: the old one steps aside until the new one is in place
+                let previous = path + ".old-\(getpid())", replacing = fm.fileExists(atPath: path)
+                if replacing, rename(path, previous) != 0 {
+                    throw TrainingError("cannot move \(path) aside to replace it: \(String(cString: strerror(errno)))")
+                }
+                guard rename(temporary, path) == 0 else {
+                    let reason = String(cString: strerror(errno))
+                    if replacing { rename(previous, path) }
+                    throw TrainingError("cannot rename \(temporary) to \(path): \(reason)")
+                }
+                if replacing { try? fm.removeItem(atPath: previous) }
+            } catch {
+                try? fm.removeItem(atPath: temporary)
+                throw error
             }
         }
     }

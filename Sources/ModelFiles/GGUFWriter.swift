@@ -20,8 +20,6 @@ public struct GGUFWriter {
 
     public init() {}
 
-    public var keys: [String] { pairs.map(\.key) }
-
     /// Sets `key` to `value`, in place if the key is already there.
     public mutating func set(_ key: String, _ value: Value) {
         var bytes = Data()
@@ -87,9 +85,6 @@ public struct GGUFWriter {
         }
         return out
     }
-
-    /// Writes the file via a temporary file and a rename.
-    public func write(to path: String) throws { try writeAtomically(encoded(), to: path) }
 
     static func padded(_ n: Int) -> Int { (n + alignment - 1) / alignment * alignment }
 
