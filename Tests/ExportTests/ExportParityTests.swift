@@ -80,19 +80,21 @@ struct ExportParityTests {
     /// The tiny model, exported in-process: the same bytes the fixture script's `refalign export` wrote,
     /// and, loaded back here, the logits llama-cpp-python and transformers computed on those files.
     @Test func tinyExportsMatchTheFixtureBytesAndLogits() throws {
-        try Self.check(fixture: "export", model: "tiny", tolerance: 1e-5, greedyMargin: 1e-3)
+        try Self.check(fixture: "export", model: "tiny", tolerance: 1e-5, q8Tolerance: 1e-2, greedyMargin: 1e-3)
     }
 
-    /// The same for SmolLM2-135M-Instruct (0.5 GB per file; its fixture records file sizes, not hashes).
+    /// The same for SmolLM2-135M-Instruct (0.5 GB per F32 file; its fixture records file sizes, not hashes).
+    /// Its Q8_0 logits move by about 1 (of ~25) from F32 in our arithmetic and in llama.cpp's alike (each
+    /// tensor's NMSE is ~3e-5; 30 layers add it up), so they are bounded loosely.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["RUN_SLOW"] == "1"))
     func smolLM2ExportsMatchTheFixtureLogits() throws {
-        try Self.check(fixture: "export_smollm2", model: "smollm2", tolerance: 1e-3, greedyMargin: 1e-2)
+        try Self.check(fixture: "export_smollm2", model: "smollm2", tolerance: 1e-3, q8Tolerance: 2, greedyMargin: 1e-2)
     }
 
     /// Exports `model` as the fixture script did and compares: file signatures, determinism, then ours on
     /// the exported GGUF against llama.cpp on it, and ours on the model against transformers on the folder
     /// (logits within `tolerance`, greedy tokens equal while the reference's margin is at least `greedyMargin`).
-    static func check(fixture name: String, model modelName: String, tolerance: Float, greedyMargin: Float) throws {
+    static func check(fixture name: String, model modelName: String, tolerance: Float, q8Tolerance: Float, greedyMargin: Float) throws {
         let fixture = try ExportFixture.load(name)
         let (model, source) = try ModelExport.policy(modelName) { _ in smolLM2Path }
         let f32 = try ModelExport.gguf(model, source: source, type: .f32)
@@ -120,9 +122,13 @@ struct ExportParityTests {
             #expect(greedyAgrees(try greedy(model, c.ids, tokens: 16), c.transformers, margin: greedyMargin))
             if let q = c.llamaCpp_q8_0, let fromQ8 {
                 // llama.cpp multiplies Q8_0 weights with Q8-quantised activations; ours dequantises the weights only
-                let vsQ8 = worstDifference(fromQ8.logits(try fromQ8.forward(batch)), vocab: vocab, q, probeIds: fixture.probeIds)
-                print("export parity (\(modelName), \(c.ids.count) tokens): worst |Δlogit| Q8_0 GGUF vs llama.cpp \(vsQ8)")
-                #expect(vsQ8 < 1e-2, "\(vsQ8)")
+                let oursQ8 = fromQ8.logits(try fromQ8.forward(batch))
+                let vsQ8 = worstDifference(oursQ8, vocab: vocab, q, probeIds: fixture.probeIds)
+                // what the Q8_0 weights alone change: ours on them against llama.cpp on the F32 file
+                let weightsOnly = worstDifference(oursQ8, vocab: vocab, c.llamaCpp_f32, probeIds: fixture.probeIds)
+                print("export parity (\(modelName), \(c.ids.count) tokens): worst |Δlogit| Q8_0 GGUF vs llama.cpp \(vsQ8); "
+                      + "ours on Q8_0 vs llama.cpp on F32 \(weightsOnly)")
+                #expect(vsQ8 < q8Tolerance, "\(vsQ8)")
             }
         }
     }
