@@ -4,7 +4,7 @@
 // GGUF's), so each export permutes exactly when the model's layout differs from the target's.
 //
 // Per head of d rows, GGUF row 2j is HF row j and GGUF row 2j+1 is HF row j + d/2 (llama.cpp's
-// convert_hf_to_gguf `permute`); `fromHF` applies that map and `toHF` its inverse.
+// convert_hf_to_gguf `permute`); `permuteRows` applies that map (toGGUF) or its inverse.
 import Foundation
 import ModelFiles
 import Tensor
