@@ -69,6 +69,8 @@ let package = Package(
         .testTarget(name: "RewardTests", dependencies: ["Rewards", "Tensor", "Tokenizers", "Transformer", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AlignmentTests", dependencies: ["Alignment", "Rewards", "Tensor", "Tokenizers", "Transformer", "RunRecords", "Training", "Experiments", "TestSupport"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "ExportTests", dependencies: ["Experiments", "ModelFiles", "Tensor", "Tokenizers", "Transformer", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "RunTests", dependencies: ["Tensor", "ModelFiles", "RunRecords", "Training", "Figures", "Experiments", "TestSupport"]),
     ]
 )

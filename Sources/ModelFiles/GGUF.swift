@@ -73,6 +73,9 @@ public final class GGUFFile: @unchecked Sendable {
     public let metadata: [(key: String, value: GGUFValue)]
     /// Tensor infos in file order.
     public let tensors: [GGUFTensorInfo]
+    /// Where each metadata pair (key, type, value) is encoded in `data`, parallel to `metadata`: a writer
+    /// carries a pair over byte for byte, keeping the exact value type that llama.cpp checks.
+    let metadataRanges: [Range<Int>]
     let data: Data
 
     public convenience init(contentsOf path: String) throws {
@@ -96,14 +99,17 @@ public final class GGUFFile: @unchecked Sendable {
             throw fail("implausible header counts (\(tensorCount) tensors, \(kvCount) metadata keys)")
         }
         var metadata: [(String, GGUFValue)] = []
+        var ranges: [Range<Int>] = []
         var keys = Set<String>()
         for _ in 0..<kvCount {
             let keyOffset = r.position
             let key = try r.string()
             guard keys.insert(key).inserted else { throw fail("duplicate metadata key \(key) at offset \(keyOffset)") }
             metadata.append((key, try r.value(type: try r.u32(), depth: 0)))
+            ranges.append(keyOffset..<r.position)
         }
         self.metadata = metadata
+        metadataRanges = ranges
         var infos: [(name: String, dims: [Int], typeID: UInt32, offset: UInt64)] = []
         var names = Set<String>()
         for _ in 0..<tensorCount {
@@ -149,6 +155,11 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     public subscript(key: String) -> GGUFValue? { metadata.first { $0.key == key }?.value }
+
+    /// The metadata pair of `key` as encoded in the file (key, value type, value), or nil if absent.
+    public func encodedMetadata(_ key: String) -> Data? {
+        metadata.firstIndex { $0.key == key }.map { Data(data[data.startIndex + metadataRanges[$0].lowerBound..<data.startIndex + metadataRanges[$0].upperBound]) }
+    }
 
     public func tensor(_ name: String) throws -> GGUFTensorInfo {
         guard let info = tensors.first(where: { $0.name == name }) else {

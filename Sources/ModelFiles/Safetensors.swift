@@ -122,6 +122,13 @@ public struct Safetensors {
         _ tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)], metadata: [String: String] = [:],
         to path: String
     ) throws {
+        try writeAtomically(encode(tensors, metadata: metadata), to: path)
+    }
+
+    /// The bytes of a safetensors file of F32 tensors in the given order.
+    public static func encode(
+        _ tensors: [(name: String, shape: [Int], values: UnsafeBufferPointer<Float>)], metadata: [String: String] = [:]
+    ) -> Data {
         var header = "{"
         if !metadata.isEmpty {
             let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
@@ -139,7 +146,7 @@ public struct Safetensors {
         withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(contentsOf: headerBytes)
         for t in tensors { out.append(t.values) }  // little-endian hosts (x86-64, arm64)
-        try writeAtomically(out, to: path)
+        return out
     }
 }
 
