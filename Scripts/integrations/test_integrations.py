@@ -102,6 +102,8 @@ class OpenRLHFClients(unittest.TestCase):
             (b'{"query": ["x"], "prompts": ["", ""], "labels": ["r"]}', "prompts: 2 items, but query has 1"),
             (b'{"query": ["x"], "prompts": [""], "labels": [5]}', "labels[0]: expected a string or a list of strings, got a number or boolean"),
             (b'{"query": ["x"], "prompts": ["y"], "labels": ["r"]}', "query[0]: does not start with prompts[0]"),
+            (b'{"query": ["x"], "prompts": [""], "labels": [""]}',
+             'labels[0]: empty reference (OpenRLHF sends "" without --data.label_key)'),
         ]
         for body, message in cases:
             self.assertEqual(post(url, body), (400, {"error": message}), body)
