@@ -1,7 +1,9 @@
 """Benchmark: `refalign serve-reward` against the Python reward it replaces (python_reward_server.py:
 bert_score on the same MiniLM, sacrebleu), both served over OpenRLHF's protocol and driven by the same
 client (Scripts/integrations/load_test.py: C concurrent single-sample clients, OpenRLHF ≥ 0.11's request
-code), same inputs, in one run, alternating servers per metric. Writes Results/benchmarks/serve-reward.tsv.
+code), same inputs, in one run, alternating servers per metric, for each scoring thread count (torch threads
+on the Python side, OpenBLAS threads on ours): under a loaded machine torch's per-call cost with 2 threads was
+8× its cost with 1 (325 vs 42 ms for one short pair), so each side is measured at both. Writes Results/benchmarks/serve-reward.tsv.
 
     .venv-ref/bin/python Scripts/reference/bench_serve_reward.py [--bertscore-requests 1000 --bleu-requests 10000]
 """
@@ -40,31 +42,32 @@ def main():
     p.add_argument("--clients", type=int, default=64)
     p.add_argument("--bertscore-requests", type=int, default=1000)
     p.add_argument("--bleu-requests", type=int, default=10_000)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", default="1,2", help="scoring threads, each side; one round per value")
     p.add_argument("--out", default=os.path.join(ROOT, "Results", "benchmarks", "serve-reward.tsv"))
     args = p.parse_args()
     python = os.path.join(HERE, "python_reward_server.py")
     loads = [uptime()]
     lines = []
-    for swift_metric, python_metric, n in [("bertscore", "bertscore", args.bertscore_requests),
-                                           ("sacrebleu", "sacrebleu", args.bleu_requests)]:
-        rows = workload(n)
-        swift = run(RewardServer(swift_metric, "--threads", str(args.threads)), rows, args.clients)
-        loads.append(uptime())
-        py = run(Server([sys.executable, python, "--metric", python_metric, "--threads", str(args.threads)]), rows, args.clients)
-        loads.append(uptime())
-        diff = max(abs(a - b) for a, b in zip(swift["rewards"], py["rewards"]) if a is not None and b is not None)
-        for name, r in [("refalign serve-reward", swift), ("python " + python_metric, py)]:
-            lines.append(f"{python_metric}\t{name}\t{r['requests']}\t{args.clients}\t{r['errors']}\t{r['rps']:.1f}\t{r['p50']:.1f}\t"
-                         f"{r['p99']:.1f}\t{swift['rps'] / py['rps']:.2f}\t{diff:.2e}")
-        print("\n".join(lines[-2:]), flush=True)
+    for threads in args.threads.split(","):
+        for swift_metric, python_metric, n in [("bertscore", "bertscore", args.bertscore_requests),
+                                               ("sacrebleu", "sacrebleu", args.bleu_requests)]:
+            rows = workload(n)
+            swift = run(RewardServer(swift_metric, "--threads", threads), rows, args.clients)
+            loads.append(uptime())
+            py = run(Server([sys.executable, python, "--metric", python_metric, "--threads", threads]), rows, args.clients)
+            loads.append(uptime())
+            diff = max(abs(a - b) for a, b in zip(swift["rewards"], py["rewards"]) if a is not None and b is not None)
+            for name, r in [("refalign serve-reward", swift), ("python " + python_metric, py)]:
+                lines.append(f"{python_metric}\t{name}\t{threads}\t{r['requests']}\t{args.clients}\t{r['errors']}\t{r['rps']:.1f}\t"
+                             f"{r['p50']:.1f}\t{r['p99']:.1f}\t{swift['rps'] / py['rps']:.2f}\t{diff:.2e}")
+            print("\n".join(lines[-2:]), flush=True)
     binary = RewardServer("bleu").args[0]
     with open(args.out, "w") as f:
         f.write(f"# serve-reward benchmark, {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
-                f"{args.threads} scoring threads each side, binary {os.path.relpath(binary, ROOT)}\n")
+                f"binary {os.path.relpath(binary, ROOT)}\n")
         f.write("# uptime before/between/after: " + " | ".join(l.split("load average:")[-1].strip() for l in loads) + "\n")
         f.write("# workload: load_test.workload (GRPO-like groups of 8 responses per reference, 8-40 words), one sample per request\n")
-        f.write("metric\tserver\trequests\tclients\terrors\trequests/s\tp50 ms\tp99 ms\tswift/python throughput\tmax |Δreward|\n")
+        f.write("metric\tserver\tthreads\trequests\tclients\terrors\trequests/s\tp50 ms\tp99 ms\tswift/python throughput\tmax |Δreward|\n")
         f.write("\n".join(lines) + "\n")
 
 
