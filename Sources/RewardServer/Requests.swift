@@ -78,16 +78,19 @@ func strings(_ object: [String: Any], _ field: String) throws -> [String] {
 func referenceLists(_ object: [String: Any], _ field: String) throws -> [[String]] {
     guard let value = object[field] else { throw RequestFailure.badRequest("\(field): missing") }
     guard let list = value as? [Any] else { throw RequestFailure.badRequest("\(field): expected a list, got \(typeName(value))") }
+    // An empty reference is refused rather than scored 0: OpenRLHF sends "" when --data.label_key is missing.
+    func reference(_ value: Any, _ name: String) throws -> String {
+        guard let s = value as? String else { throw RequestFailure.badRequest("\(name): expected a string, got \(typeName(value))") }
+        guard !s.isEmpty else { throw RequestFailure.badRequest("\(name): empty reference (OpenRLHF sends \"\" without --data.label_key)") }
+        return s
+    }
     return try list.enumerated().map { i, item in
-        if let s = item as? String { return [s] }
+        if item is String { return [try reference(item, "\(field)[\(i)]")] }
         guard let refs = item as? [Any] else {
             throw RequestFailure.badRequest("\(field)[\(i)]: expected a string or a list of strings, got \(typeName(item))")
         }
         guard !refs.isEmpty else { throw RequestFailure.badRequest("\(field)[\(i)]: no reference") }
-        return try refs.enumerated().map { j, r in
-            guard let s = r as? String else { throw RequestFailure.badRequest("\(field)[\(i)][\(j)]: expected a string, got \(typeName(r))") }
-            return s
-        }
+        return try refs.enumerated().map { j, r in try reference(r, "\(field)[\(i)][\(j)]") }
     }
 }
 

@@ -12,7 +12,7 @@ public struct HTTPReply: Sendable, Equatable {
     static func failure(_ f: RequestFailure) -> HTTPReply { json(f.status, JSONText.error(f.message)) }
 }
 
-public enum Route: String, Sendable, CaseIterable {
+public enum Route: String, Sendable {
     /// OpenRLHF: `POST /get_reward` (its serve_rm's path) and `POST /`.
     case openRLHF = "/get_reward"
     /// TRL and verl: `POST /score`.

@@ -8,13 +8,11 @@ public struct ServerConfiguration: Sendable {
     public var port: Int
     /// Bodies larger than this are refused with 400.
     public var maxBodyBytes: Int
-    public var batching: BatchingConfiguration
 
-    public init(host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 32 << 20, batching: BatchingConfiguration = .init()) {
+    public init(host: String = "127.0.0.1", port: Int = 8000, maxBodyBytes: Int = 32 << 20) {
         self.host = host
         self.port = port
         self.maxBodyBytes = maxBodyBytes
-        self.batching = batching
     }
 }
 

@@ -38,11 +38,6 @@ public final class ServerMetrics: @unchecked Sendable {
 
     func setQueueDepth(_ depth: Int) { lock.withLock { queueDepth = depth } }
 
-    /// The quantile q of the recent latencies (nearest rank), or nil with none recorded.
-    public func latencyQuantile(_ q: Double) -> Double? {
-        lock.withLock { quantile(recent.sorted(), q) }
-    }
-
     public func prometheusText() -> String {
         lock.withLock {
             var out = """
@@ -82,6 +77,7 @@ public final class ServerMetrics: @unchecked Sendable {
     }
 }
 
+/// The nearest-rank quantile q of sorted values, or nil with none.
 func quantile(_ sorted: [Double], _ q: Double) -> Double? {
     guard !sorted.isEmpty else { return nil }
     let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1

@@ -24,13 +24,9 @@ public struct WeightedSumReward: Reward {
 }
 
 /// A parsed `--metric` value.
-public struct MetricSpec: Sendable, Equatable {
+public struct MetricSpec: Sendable {
     /// (registry name, weight); the weight is nil for a lone name without one.
     public let parts: [(name: String, weight: Double?)]
-
-    public static func == (a: MetricSpec, b: MetricSpec) -> Bool {
-        a.parts.map(\.name) == b.parts.map(\.name) && a.parts.map(\.weight) == b.parts.map(\.weight)
-    }
 
     /// "name" or "name:weight[,name:weight…]"; every part of a sum needs a finite weight, names are
     /// registry names, each at most once.

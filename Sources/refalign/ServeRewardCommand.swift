@@ -48,7 +48,7 @@ struct ServeRewardCommand: ParsableCommand {
                                                           meteorTokenization: tokenization, wordnet: wordnet))
         let batching = BatchingConfiguration(window: .microseconds(Int(batchWindowMs * 1000)), maxBatchItems: maxBatch, maxQueuedItems: maxQueue)
         let endpoints = RewardEndpoints(reward: reward, metricName: metric, batching: batching)
-        let configuration = ServerConfiguration(host: host, port: port, maxBodyBytes: maxBodyBytes, batching: batching)
+        let configuration = ServerConfiguration(host: host, port: port, maxBodyBytes: maxBodyBytes)
         let (host, metric, threads) = (host, metric, options.threads)
         let outcome = Outcome()
         Task {

@@ -45,6 +45,8 @@ private func failure(_ body: () throws -> Any) -> RequestFailure? {
         (#"{"query": ["a"], "prompts": ["a"], "labels": [["r", null]]}"#, "labels[0][1]: expected a string, got null"),
         (#"{"query": ["a"], "prompts": ["a"], "labels": [{"r": 1}]}"#, "labels[0]: expected a string or a list of strings, got an object"),
         (#"{"query": ["xa"], "prompts": ["a"], "labels": ["r"]}"#, "query[0]: does not start with prompts[0]"),
+        (#"{"query": ["a"], "prompts": ["a"], "labels": [""]}"#, #"labels[0]: empty reference (OpenRLHF sends "" without --data.label_key)"#),
+        (#"{"query": ["a"], "prompts": ["a"], "labels": [["r", ""]]}"#, #"labels[0][1]: empty reference (OpenRLHF sends "" without --data.label_key)"#),
     ])
     func openRLHFErrors(body: String, message: String) {
         #expect(failure { try parseOpenRLHFRequest(bytes(body)) } == RequestFailure(400, message))
