@@ -101,18 +101,19 @@ def main():
     p.add_argument("--metric", default="bleu")
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--clients", type=int, default=64)
+    p.add_argument("--serve-args", default="", help="extra serve-reward options, e.g. '--threads 1 --max-batch 1'")
     p.add_argument("--tolerance", type=float, default=None, help="default: 0 (exact) except 1e-6 for bertscore")
     args = p.parse_args()
     tolerance = args.tolerance if args.tolerance is not None else (1e-6 if args.metric == "bertscore" else 0.0)
     rows = workload(args.requests)
     expected = refalign_expected(args.metric, rows)
-    with RewardServer(args.metric) as url:
+    with RewardServer(args.metric, *args.serve_args.split()) as url:
         rewards, latencies, errors, seconds = asyncio.run(drive_openrlhf(url, rows, args.clients))
         batches = server_metric(url, "refalign_reward_batches_total")
         batched = server_metric(url, "refalign_reward_batch_items_total")
     diffs = [abs(r - e) for r, e in zip(rewards, expected) if r is not None]
     mismatches = sum(d > tolerance for d in diffs)
-    summary = {"metric": args.metric, "requests": len(rows), "clients": args.clients, "errors": len(errors),
+    summary = {"metric": args.metric, "serve_args": args.serve_args, "requests": len(rows), "clients": args.clients, "errors": len(errors),
                "mismatches": mismatches, "exact": sum(d == 0 for d in diffs), "max_abs_diff": max(diffs, default=0.0),
                "seconds": round(seconds, 3), "requests_per_s": round(len(rows) / seconds, 1),
                **{k: round(v, 2) for k, v in quantiles(latencies).items()},
