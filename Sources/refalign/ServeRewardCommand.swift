@@ -33,7 +33,10 @@ struct ServeRewardCommand: ParsableCommand {
     @OptionGroup var options: RunOptions
 
     func validate() throws {
-        do { _ = try MetricSpec(parsing: metric) } catch { throw ValidationError("--metric: \(error)") }
+        let spec: MetricSpec
+        do { spec = try MetricSpec(parsing: metric) } catch { throw ValidationError("--metric: \(error)") }
+        // The judge needs known-unsafe responses, which neither protocol carries.
+        if spec.parts.contains(where: { $0.name == "harmful" }) { throw ValidationError("--metric: harmful is an evaluation judge, not servable") }
         if METEORTokenization(rawValue: tokenization) == nil { throw ValidationError("--tokenization is wordpunct or whitespace") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535, got \(port)") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
