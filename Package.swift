@@ -25,11 +25,13 @@ let package = Package(
         .library(name: "Alignment", targets: ["Alignment"]),
         .library(name: "Figures", targets: ["Figures"]),
         .library(name: "Experiments", targets: ["Experiments"]),
+        .library(name: "RewardServer", targets: ["RewardServer"]),
         .executable(name: "refalign", targets: ["refalign"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -49,11 +51,13 @@ let package = Package(
         .target(name: "Alignment", dependencies: ["Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training"],
                 swiftSettings: optimizedInDebug),
         .target(name: "Figures", dependencies: ["RunRecords"]),
+        // The HTTP reward service (`refalign serve-reward`) that OpenRLHF, verl and TRL call.
+        .target(name: "RewardServer", dependencies: ["Rewards", .product(name: "Hummingbird", package: "hummingbird")]),
         .target(name: "Experiments", dependencies: ["Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training", "Alignment"]),
         .executableTarget(
             name: "refalign",
             dependencies: [
-                "Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training", "Alignment", "Figures", "Experiments",
+                "Tensor", "ModelFiles", "Tokenizers", "Transformer", "Rewards", "RunRecords", "Training", "Alignment", "Figures", "Experiments", "RewardServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -71,6 +75,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ExportTests", dependencies: ["Experiments", "ModelFiles", "Tensor", "Tokenizers", "Transformer", "TestSupport"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "RewardServerTests", dependencies: ["RewardServer", "Rewards", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "RunTests", dependencies: ["Tensor", "ModelFiles", "RunRecords", "Training", "Figures", "Experiments", "TestSupport"]),
     ]
 )

@@ -16,7 +16,7 @@ struct RefAlignCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            InfoCommand.self, CheckOpsCommand.self, GenerateCommand.self, ExportCommand.self, TokenizeCommand.self, ScoreCommand.self,
+            InfoCommand.self, CheckOpsCommand.self, GenerateCommand.self, ExportCommand.self, TokenizeCommand.self, ScoreCommand.self, ServeRewardCommand.self,
             CharacterLMCommand.self, TrainCommand.self, EvaluateCommand.self, SelectHardCommand.self, PrepareDataCommand.self, CalibrationCommand.self,
             RunsCommand.self, FiguresCommand.self, JudgeAgreementCommand.self,
         ])
