@@ -4,6 +4,7 @@ set output "heldout.png"
 # heldout: final /eval value of each metric per method, mean ± 1 std over runs (seeds);
 # a method with one run has std NaN in the data and is drawn without an error bar.
 data = "heldout.tsv"
+set title "Held-out metrics, final evaluation"
 set datafile separator "\t"
 set style data histogram
 set style histogram errorbars gap 2 lw 1
@@ -11,8 +12,8 @@ set style fill solid 0.6 border -1
 set key outside right
 set grid ytics
 set ylabel "final held-out value"
-set yrange [0:*]
-plot \
+set xzeroaxis
+            plot \
   data using 2:(valid(3) && $3 == $3 ? $3 : 0):xtic(1) title "char-lm" lc 1
 set terminal pdfcairo size 6.4in,4in noenhanced font "DejaVu Sans,10"
 set output "heldout.pdf"

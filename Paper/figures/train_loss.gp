@@ -11,13 +11,7 @@ set grid
 set key outside right
 plot \
   data index 0 using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc 1 notitle, \
-  data index 0 using 1:2 with lines lw 2 lc 1 title "char-lm", \
-  data index 1 using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc 2 notitle, \
-  data index 1 using 1:2 with lines lw 2 lc 2 title "grpo", \
-  data index 2 using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc 3 notitle, \
-  data index 2 using 1:2 with lines lw 2 lc 3 title "refalign", \
-  data index 3 using 1:($3 == $3 ? $2-$3 : $2):($3 == $3 ? $2+$3 : $2) with filledcurves fs transparent solid 0.2 noborder lc 4 notitle, \
-  data index 3 using 1:2 with lines lw 2 lc 4 title "rloo"
+  data index 0 using 1:2 with linespoints lw 2 pt 7 ps 0.5 lc 1 title "char-lm"
 set terminal pdfcairo size 6.4in,4in noenhanced font "DejaVu Sans,10"
 set output "train_loss.pdf"
 replot
