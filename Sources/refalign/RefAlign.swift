@@ -18,7 +18,7 @@ struct RefAlignCommand: ParsableCommand {
         subcommands: [
             InfoCommand.self, CheckOpsCommand.self, GenerateCommand.self, ExportCommand.self, TokenizeCommand.self, ScoreCommand.self, ServeRewardCommand.self,
             CharacterLMCommand.self, TrainCommand.self, EvaluateCommand.self, SelectHardCommand.self, PrepareDataCommand.self, CalibrationCommand.self,
-            RunsCommand.self, FiguresCommand.self, JudgeAgreementCommand.self,
+            RunsCommand.self, FiguresCommand.self, PaperTablesCommand.self, JudgeAgreementCommand.self,
         ])
 
     static func main() {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Experiments
 import Figures
 import Foundation
 import RunRecords
@@ -53,5 +54,25 @@ struct FiguresCommand: ParsableCommand {
         let report = try renderFigures(results: results, out: out)
         for figure in report.rendered { print("\(figure.png)  \(figure.pdf)") }
         for (name, reason) in report.skipped { print("skipped \(name): \(reason)") }
+    }
+}
+
+struct PaperTablesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "paper-tables",
+        abstract: "Write the paper's tables as LaTeX includes from Results/ alone (Paper/paper.tex \\input's them).",
+        discussion: """
+            methods.tex (the six methods on mt-bench-8, first five steps against the last five), extensions.tex \
+            (safety and confidence before and after), judge.tex (Experiment 3 against the MT-Bench judge column), \
+            speed.tex (seconds per step against TRL). Each names the files it was made from; a missing source is \
+            an error naming it.
+            """)
+
+    @Option(help: "Results folder.") var results = "Results"
+    @Option(help: "Output folder.") var out = "Paper/generated"
+
+    func run() throws {
+        let names = try PaperTables.write(results: results, folder: out)
+        print(names.map { "\(out)/\($0).tex" }.joined(separator: "\n"))
     }
 }
