@@ -12,6 +12,7 @@ set bmargin 7
 set rmargin 6
 set xlabel "bench unit"
 set grid ytics
+set title "rewards: RefAlign against the reference, one run (> 1: RefAlign faster or smaller)"
 set ylabel "ratio (RefAlign / reference)"
 set yrange [0:*]
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2
