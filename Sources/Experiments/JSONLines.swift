@@ -48,6 +48,15 @@ public struct JSONRecord {
     }
 }
 
+/// Writes one JSON object per line (keys sorted, slashes unescaped), atomically.
+public func writeJSONLines(_ objects: [[String: Any]], to path: String) throws {
+    var text = ""
+    for object in objects {
+        text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"
+    }
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
 /// Reads a JSONL file (see `parseJSONLines`).
 public func readJSONLines(_ path: String) throws -> [JSONRecord] {
     guard let data = FileManager.default.contents(atPath: path) else { throw DataError("cannot read \(path)") }

@@ -117,9 +117,10 @@ public enum JudgeAgreement {
             for m in scores.metrics.indices {
                 for column in judgeColumns {
                     let judge = table.map { $0.judge[column]! }
+                    let judgeRanks = Calibration.ranks(judge)
                     func pair(_ picked: [Int]?) -> (Double?, Double?) {
                         let metric = indices.map { scores.mean(metric: m, system: $0, questions: picked) }
-                        return (Calibration.pearson(Calibration.ranks(metric), Calibration.ranks(judge)), Calibration.kendall(metric, judge))
+                        return (Calibration.pearson(Calibration.ranks(metric), judgeRanks), Calibration.kendall(metric, judge))
                     }
                     let (rho, tau) = pair(nil)
                     guard let rho, let tau else { throw DataError("\(scores.metrics[m]): constant system scores, no correlation with \(column)") }

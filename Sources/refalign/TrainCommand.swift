@@ -131,11 +131,7 @@ struct PrepareDataCommand: ParsableCommand {
         }
         let lines = try AlignmentData.prepare(source, dataRoot: dataRoot, first: first, referenceWords: referenceWords, seed: seed,
                                               confidenceTargets: confidenceTargets)
-        var text = ""
-        for line in lines {
-            text += String(decoding: try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"
-        }
-        try text.write(toFile: out, atomically: true, encoding: .utf8)
+        try writeJSONLines(lines, to: out)
         print("\(lines.count) examples → \(out)")
     }
 }
@@ -175,14 +171,12 @@ struct SelectHardCommand: ParsableCommand {
                                           maxPromptTokens: policy.config.contextLength - maxNewTokens, seed: seed, onToken: meter.update)
         meter.finish()
         let lines = try readJSONLines(data)
-        var text = ""
-        for k in kept {
+        try writeJSONLines(kept.map { k in
             var object = lines[k.index].object
             object["score"] = k.score
             object["base_answer"] = k.completion
-            text += String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self) + "\n"
-        }
-        try text.write(toFile: out, atomically: true, encoding: .utf8)
+            return object
+        }, to: out)
         print("kept \(kept.count) of \(examples.count) prompts (\(reward) \(String(format: "%.4f", kept.last?.score ?? .nan))…\(String(format: "%.4f", kept.first?.score ?? .nan))) → \(out)")
     }
 }

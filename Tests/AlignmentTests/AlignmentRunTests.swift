@@ -18,8 +18,7 @@ struct AlignmentRunTests {
     static func dataFile() throws -> String {
         let path = temporaryDirectory() + "/data.jsonl"
         let lines = try AlignmentData.prepare(.mtBench, dataRoot: projectRoot + "/../shared/bleuberi_data", first: 4, referenceWords: 12)
-        let text = try lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
-        try (text.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try writeJSONLines(lines, to: path)
         return path
     }
 

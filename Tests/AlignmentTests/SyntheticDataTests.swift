@@ -42,8 +42,7 @@ struct SyntheticDataTests {
         let lines = SyntheticData.safety(count: nil)
         #expect(lines.count == 64 && Set(lines.map { $0["prompt"] as! String }).count == 64)
         let path = temporaryDirectory() + "/safety.jsonl"
-        let text = try lines.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
-        try (text.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try writeJSONLines(lines, to: path)
         let examples = try AlignmentData.read(path)
         #expect(examples.count == 64 && examples.allSatisfy { $0.unsafe.count == 2 && $0.references.count == 1 })
     }
