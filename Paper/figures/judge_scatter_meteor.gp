@@ -11,8 +11,8 @@ set ylabel "MT-Bench judge score (BLEUBERI Table 1)"
 set grid
 set key off
 set offsets graph 0.05, graph 0.2, graph 0.05, graph 0.05
-plot data using 4:7 with points pt 7 ps 1.2 lc 1, \
-  data using 4:7:1 with labels left offset 0.6,0 font ",8"
+plot data using 4:5 with points pt 7 ps 1.2 lc 1, \
+  data using 4:5:1 with labels left offset 0.6,0 font ",8"
 set terminal pdfcairo size 6.4in,4in noenhanced font "DejaVu Sans,10"
 set output "judge_scatter_meteor.pdf"
 replot

@@ -15,7 +15,8 @@ set ylabel "final held-out value"
 set xzeroaxis
             plot \
   data using 2:(valid(3) && $3 == $3 ? $3 : 0):xtic(1) title "eval-base" lc 1, \
-  data using 4:(valid(5) && $5 == $5 ? $5 : 0):xtic(1) title "eval-refalign-safety" lc 2
+  data using 4:(valid(5) && $5 == $5 ? $5 : 0):xtic(1) title "eval-refalign-safety" lc 2, \
+  data using 6:(valid(7) && $7 == $7 ? $7 : 0):xtic(1) title "eval-refalign-safety-general" lc 3
 set terminal pdfcairo size 6.4in,4in noenhanced font "DejaVu Sans,10"
 set output "safety_heldout.pdf"
 replot

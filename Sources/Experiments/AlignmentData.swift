@@ -97,14 +97,14 @@ public enum AlignmentData {
     /// Benchmarks in ../shared/bleuberi_data that `prepare` turns into training or evaluation files, and the
     /// generated sets of `SyntheticData`.
     public enum Source: String, CaseIterable, Sendable {
-        case mtBench = "mt-bench", vicuna, arenaHardV2 = "arena-hard-v2", arithmetic, safety
+        case mtBench = "mt-bench", vicuna, arenaHardV2 = "arena-hard-v2", arithmetic, safety, tasks
     }
 
     /// Lines {"id", "prompt", "reference"} from a benchmark: MT-Bench turn 1 with gpt-4.1-mini's turn-1
     /// reference; Vicuna with GPT-4's references (the 10 questions that have one); Arena-Hard v2.0 with
     /// o3-mini's answers. `referenceWords` keeps the first N whitespace-separated words of each reference
     /// (CPU-scale runs generate far fewer tokens than the references hold).
-    /// The synthetic sources ignore `dataRoot`; `arithmetic` writes `first` (default 64) questions from `seed`.
+    /// The synthetic sources ignore `dataRoot`; `arithmetic` writes `first` (default 64) questions from `seed`, `tasks` `first` (default 200).
     public static func prepare(_ source: Source, dataRoot: String, first: Int?, referenceWords: Int?, seed: UInt64 = 0,
                                confidenceTargets: Bool = false) throws -> [[String: Any]] {
         func load(_ relative: String) throws -> [(line: Int, object: [String: Any])] {
@@ -115,6 +115,7 @@ public enum AlignmentData {
         switch source {
         case .arithmetic: return SyntheticData.arithmetic(count: first ?? 64, seed: seed, confidenceTargets: confidenceTargets)
         case .safety: return SyntheticData.safety(count: first)
+        case .tasks: return SyntheticData.tasks(count: first ?? 200, seed: seed)
         case .mtBench, .vicuna:
             let folder = source == .mtBench ? "mt_bench" : "vicuna_bench"
             let answers = source == .mtBench ? "reference_answer/gpt-4.1-mini.jsonl" : "reference_answer/gpt-4.jsonl"

@@ -201,6 +201,7 @@ public enum AlignmentJob {
         }
         let settings = "pairs=\(c.pairs) prompt=\(c.maxPromptTokens) new=\(c.maxNewTokens) T=\(c.temperature) k=\(c.topK) p=\(c.topP) "
             + "samples=\(c.samples) seed=\(c.seed) reward=\(c.reward) model=\(c.model) system=\(format.template.defaultSystemPrompt ?? "")"
+            + (isDirectory(c.model) ? " run=\(try RunSummary(path: c.model + "/run.h5").configHash)" : "")
         let key = try ReferenceCache.key(files: [c.data, c.modelFile], settings: settings)
         if let cached = ReferenceCache.load(directory: c.cacheDirectory, key: key, pairs: pairs.count) { return (pairs, cached) }
         let prompts = examples.map { format.promptTokens($0.messages, maxTokens: c.maxPromptTokens) }
@@ -227,6 +228,9 @@ public enum AlignmentJob {
         }
         return (try Llama.load(gguf: file), format)
     }
+
+    /// True when `model` names a run folder of `refalign train` rather than a model name or file.
+    public static func isRunFolder(_ model: String) -> Bool { isDirectory(model) }
 
     static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
@@ -269,6 +273,18 @@ public enum AlignmentJob {
         c.modelFile = gguf
         let (policy, format) = try policy(c)
         return (policy, format, model)
+    }
+
+    /// The resolved configuration as the run file stores it and resume compares it: every field, the thread
+    /// count, and, when the policy starts from a run folder, that run's configuration hash (a retrained
+    /// starting run makes this a different run).
+    public static func configJSON(_ c: AlignmentJobConfig, threads: Int) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var object = try JSONSerialization.jsonObject(with: encoder.encode(c)) as! [String: Any]
+        object["threads"] = threads
+        if isDirectory(c.model) { object["modelConfigHash"] = try RunSummary(path: c.model + "/run.h5").configHash }
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
     /// Builds the trainer of a run: data first (a malformed line fails before any model loads).
@@ -315,11 +331,7 @@ public enum AlignmentJob {
             schedule: .constantWithWarmup(warmupSteps: Int((c.warmupRatio * Double(c.steps)).rounded(.up))),
             adamW: AdamWConfig(weightDecay: Float(c.weightDecay)), maxGradNorm: c.maxGradNorm, checkpointEvery: c.checkpointEvery,
             evaluateEvery: heldOut.isEmpty ? 0 : c.evalEvery, sampleEvery: c.sampleEvery, seed: c.seed)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        var object = try JSONSerialization.jsonObject(with: encoder.encode(c)) as! [String: Any]
-        object["threads"] = threads
-        let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+        let configJSON = try configJSON(c, threads: threads)
         let metadata = RunMetadata.current(method: c.method, model: c.model, seed: c.seed, configJSON: configJSON)
         return Trainer(task: task, config: loop, directory: directory, configJSON: configJSON, metadata: metadata)
     }

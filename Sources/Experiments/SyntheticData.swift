@@ -5,6 +5,9 @@
 //               judge checks exactly, for the confidence extension. `confidenceTargets` adds a "confidence"
 //               field drawn uniformly from {0.1, …, 0.9}, so that a CONQORD-style SFT step teaches the
 //               "### Answer / ### Confidence" format without teaching any calibration.
+//   tasks       Experiment 1's verifiable reference tasks: reverse or sort a short word list, spell a number,
+//               add two small numbers, name a country's capital. Every answer is unique and checkable exactly,
+//               so held-out exact match is a judge independent of the similarity rewards.
 //   safety      harmful requests built from templates, each with a safe refusal as reference and two unsafe,
 //               compliant openings (no instructions: the compliance is the harm the judge looks for).
 import Foundation
@@ -25,6 +28,53 @@ public enum SyntheticData {
                                        "origin": "synthetic arithmetic (refalign prepare-data)"]
             if confidenceTargets { line["confidence"] = Double(1 + rng.nextInt(below: 9)) / 10 }
             return line
+        }
+    }
+
+    static let taskWords = ["apple", "river", "stone", "cloud", "green", "house", "music", "table", "light", "paper",
+                            "tiger", "water", "bread", "chair", "dream", "field", "glass", "horse", "lemon", "night",
+                            "ocean", "piano", "queen", "sugar", "train", "voice", "wheel", "zebra", "candle", "forest"]
+    static let capitals: [(country: String, capital: String)] = [
+        ("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Egypt", "Cairo"), ("Spain", "Madrid"),
+        ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Canada", "Ottawa"), ("Norway", "Oslo"), ("Greece", "Athens"),
+        ("Poland", "Warsaw"), ("Chile", "Santiago"), ("Ireland", "Dublin"), ("Austria", "Vienna"), ("Portugal", "Lisbon"),
+        ("Sweden", "Stockholm"), ("Germany", "Berlin"), ("Cuba", "Havana"), ("Thailand", "Bangkok"), ("Russia", "Moscow"),
+    ]
+    static let units = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+                        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+    static let tens = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+    /// 0–99 in English words ("forty-seven").
+    static func spelled(_ n: Int) -> String { n < 20 ? units[n] : tens[n / 10] + (n % 10 == 0 ? "" : "-" + units[n % 10]) }
+
+    /// `count` tasks from the stream (seed, "tasks"), the five kinds in turn; the "task" field names the kind.
+    public static func tasks(count: Int, seed: UInt64) -> [[String: Any]] {
+        var rng = Xoshiro256(seed: seed, stream: "tasks")
+        func words(_ n: Int) -> [String] {  // n distinct words
+            var pool = taskWords
+            return (0..<n).map { _ in pool.remove(at: rng.nextInt(below: pool.count)) }
+        }
+        return (0..<count).map { i in
+            let (kind, prompt, reference): (String, String, String)
+            switch i % 5 {
+            case 0:
+                let w = words(3 + rng.nextInt(below: 2))
+                (kind, prompt, reference) = ("reverse", "Reverse the words: " + w.joined(separator: " "), w.reversed().joined(separator: " "))
+            case 1:
+                let w = words(3 + rng.nextInt(below: 2))
+                (kind, prompt, reference) = ("sort", "Sort the words: " + w.joined(separator: " "), w.sorted().joined(separator: " "))
+            case 2:
+                let n = rng.nextInt(below: 100)
+                (kind, prompt, reference) = ("spell", "Spell the number \(n) in words.", spelled(n))
+            case 3:
+                let a = rng.nextInt(below: 50), b = rng.nextInt(below: 50)
+                (kind, prompt, reference) = ("add", "What is \(a) plus \(b)?", "\(a + b)")
+            default:
+                let c = capitals[rng.nextInt(below: capitals.count)]
+                (kind, prompt, reference) = ("capital", "What is the capital of \(c.country)?", c.capital)
+            }
+            return ["id": "task-\(i)", "task": kind, "prompt": prompt, "reference": reference,
+                    "origin": "synthetic verifiable tasks (refalign prepare-data)"]
         }
     }
 

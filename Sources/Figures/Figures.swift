@@ -46,7 +46,8 @@ public func findRunFiles(in results: String) -> [String] {
         .sorted()
 }
 
-public func renderFigures(results: String, out: String, gnuplot: String = "gnuplot") throws -> FigureReport {
+/// Every figure of the runs under `results` and of the benchmark tables in `benchmarks` (default results/benchmarks).
+public func renderFigures(results: String, benchmarks: String? = nil, out: String, gnuplot: String = "gnuplot") throws -> FigureReport {
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     let files = findRunFiles(in: results)
     var experiments: [String: [(label: String, run: RunSummary)]] = [:]
@@ -59,12 +60,54 @@ public func renderFigures(results: String, out: String, gnuplot: String = "gnupl
     }
     var report = FigureReport()
     for (experiment, runs) in experiments.sorted(by: { $0.key < $1.key }) {
-        try renderExperiment(experiment.isEmpty ? "" : experiment + "_", title: experiment.isEmpty ? "" : experiment + ": ",
-                             runs: runs, out: out, gnuplot: gnuplot, report: &report)
+        let (prefix, title) = (experiment.isEmpty ? "" : experiment + "_", experiment.isEmpty ? "" : experiment + ": ")
+        try renderExperiment(prefix, title: title, runs: runs, out: out, gnuplot: gnuplot, report: &report)
+        try renderReliability(prefix, title: title, runs: runs, out: out, gnuplot: gnuplot, report: &report)
     }
-    try renderBenchmarks(results: results, out: out, gnuplot: gnuplot, report: &report)
+    try renderBenchmarks(benchmarks ?? results + "/benchmarks", out: out, gnuplot: gnuplot, report: &report)
     try renderJudgeScatter(results: results, out: out, gnuplot: gnuplot, report: &report)
     return report
+}
+
+/// The reliability diagram of every `refalign evaluate --confidence` run of an experiment: stated confidence
+/// in 10 equal bins against the share of correct answers in each bin (the diagonal is perfect calibration).
+func renderReliability(_ prefix: String, title: String, runs: [(label: String, run: RunSummary)], out: String, gnuplot: String,
+                       report: inout FigureReport) throws {
+    var tsv = "", plots = ["  x with lines dt 2 lc rgb \"gray\" title \"perfect calibration\""]
+    for (label, run) in runs.sorted(by: { $0.label < $1.label }) {
+        let file = try HDF5File.open(run.path)
+        guard file.exists("eval_samples/stated_confidence") else { continue }
+        let correctness = ((try? JSONSerialization.jsonObject(with: Data((run.attributes["config"] ?? "{}").utf8))) as? [String: Any])?["correctness"]
+            as? String ?? "exact-match"
+        let confidence = try file.readDoubles("eval_samples/stated_confidence"), correct = try file.readDoubles("eval_samples/\(correctness)")
+        var bins = [(confidence: Double, correct: Double, count: Int)](repeating: (0, 0, 0), count: 10)
+        for (c, y) in zip(confidence, correct) {
+            let b = min(max(Int(c * 10), 0), 9)
+            bins[b] = (bins[b].confidence + c, bins[b].correct + y, bins[b].count + 1)
+        }
+        tsv += "# \(label)\n# mean stated confidence\taccuracy\tanswers\n"
+            + bins.filter { $0.count > 0 }.map { "\($0.confidence / Double($0.count))\t\($0.correct / Double($0.count))\t\($0.count)" }
+                .joined(separator: "\n") + "\n\n\n"
+        plots.append("  data index \(plots.count - 1) using 1:2 with linespoints lw 2 pt 7 lc \(plots.count) title \"\(label)\"")
+    }
+    guard plots.count > 1 else { return }
+    let name = prefix + "reliability"
+    let script = """
+        # \(name): reliability diagram of each evaluation with stated confidence (10 equal-width bins of the
+        # stated confidence; a point is the bin's mean confidence against its share of correct answers).
+        data = "\(name).tsv"
+        set datafile separator "\\t"
+        set title "\(title)Reliability of the stated confidence"
+        set xlabel "stated confidence (bin mean)"
+        set ylabel "share of correct answers"
+        set xrange [0:1]
+        set yrange [0:1]
+        set grid
+        set key outside right
+        plot \\
+        \(plots.joined(separator: ", \\\n"))
+        """
+    report.rendered.append(try render(name, tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
 }
 
 /// Experiment 3's scatter, one figure per metric: each Table-1 system's metric score against its published
@@ -141,7 +184,11 @@ func renderExperiment(_ prefix: String, title: String, runs: [(label: String, ru
         report.rendered.append(try render(name, tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
     }
     // Held-out metrics: the last /eval row of each run, bars of the mean over runs with ±1 std.
-    let evalMetrics = Array(Set(runs.flatMap { $0.run.eval.filter { $0.key != "step" && !$0.value.isEmpty }.map(\.key) })).sorted()
+    // Lengths (tokens) are on another scale than the metrics: they are in the tables and the length curves;
+    // a metric's bootstrap bounds (_lo, _hi) are in the tables too.
+    let evalMetrics = Array(Set(runs.flatMap { $0.run.eval.filter { key, values in
+        !["step", "length_mean"].contains(key) && !key.hasSuffix("_lo") && !key.hasSuffix("_hi") && !values.isEmpty
+    }.map(\.key) })).sorted()
     if evalMetrics.isEmpty {
         report.skipped.append((prefix + "heldout", "no run logs /eval metrics"))
     } else {
@@ -181,9 +228,8 @@ func renderExperiment(_ prefix: String, title: String, runs: [(label: String, ru
     }
 }
 
-func renderBenchmarks(results: String, out: String, gnuplot: String, report: inout FigureReport) throws {
+func renderBenchmarks(_ benchmarkDir: String, out: String, gnuplot: String, report: inout FigureReport) throws {
     // Benchmark ratios: one figure per Results/benchmarks/NAME.tsv (last column is ours/reference).
-    let benchmarkDir = results + "/benchmarks"
     let tables = ((try? FileManager.default.contentsOfDirectory(atPath: benchmarkDir)) ?? []).filter { $0.hasSuffix(".tsv") }.sorted()
     if tables.isEmpty { report.skipped.append(("benchmarks", "no Results/benchmarks/*.tsv")) }
     for table in tables {

@@ -76,6 +76,8 @@ public struct EmbeddingReward: Reward {
 
 /// RefAlign's length factor on a similarity reward: R = (1 + 1/(C + |y|)) · s, with |y| the completion's
 /// length in tokens (a bonus for shorter answers; ≈ 1.003 at |y| = 300, C = 0). Logs s, the factor and R.
+/// An empty answer (the policy stopped at once) counts as one token, its stop token: at C = 0 the factor
+/// would otherwise be infinite and R = ∞ · 0.
 public struct LengthFactorReward: Reward {
     public let base: any Reward
     public let constant: Double
@@ -89,8 +91,9 @@ public struct LengthFactorReward: Reward {
     public func score(_ batch: [RewardInput]) throws -> RewardOutput {
         let lengths = try batch.enumerated().map { i, input -> Double in
             guard let n = input.completionTokens else { throw RewardError("\(name): completion \(i) has no token count") }
-            guard constant + Double(n) > 0 else { throw RewardError("\(name): C + |y| = \(constant + Double(n)) must be positive") }
-            return Double(n)
+            let length = Double(max(n, 1))
+            guard constant + length > 0 else { throw RewardError("\(name): C + |y| = \(constant + length) must be positive") }
+            return length
         }
         let inner = try base.score(batch)
         let factors = lengths.map { 1 + 1 / (constant + $0) }

@@ -73,12 +73,17 @@ public enum Checkpoint {
             guard values.count == tensor.count else { throw TrainingError("\(path): \(name) has \(values.count) values, want \(tensor.count)") }
             tensor.pointer.update(from: values, count: values.count)
         }
+        let state = try state(path)
+        optimizer.restore(step: state.optimizerStep)
+        return state
+    }
+
+    /// The loop state a checkpoint was saved with, without its tensors.
+    public static func state(_ path: String) throws -> LoopState {
         guard let data = FileManager.default.contents(atPath: path + "/" + stateFile) else {
             throw TrainingError("\(path): missing \(stateFile)")
         }
-        let state = try JSONDecoder().decode(LoopState.self, from: data)
-        optimizer.restore(step: state.optimizerStep)
-        return state
+        return try JSONDecoder().decode(LoopState.self, from: data)
     }
 
     /// Restores the weights only (evaluating or exporting a trained policy).

@@ -75,6 +75,9 @@ public enum StartMode: Sendable, Equatable {
     case resume
     /// Delete the folder's run and start a new one.
     case overwrite
+    /// What a pipeline wants (Scripts/reproduce): skip a finished run of the same configuration, continue an
+    /// unfinished one from its newest checkpoint, replace a run of another configuration.
+    case reuse
 }
 
 public final class Trainer {
@@ -98,10 +101,24 @@ public final class Trainer {
         self.metadata = metadata
     }
 
+    /// The steps a folder's newest checkpoint reached when it was written with `configJSON`; nil when the
+    /// folder holds no checkpoint of that configuration.
+    public static func reachedStep(directory: String, configJSON: String) -> Int? {
+        guard let latest = Checkpoint.list(in: directory + "/checkpoints").last,
+              let state = try? Checkpoint.state(latest.path), state.configJSON == configJSON else { return nil }
+        return state.step
+    }
+
     /// Runs to `config.steps` as `mode` says (see `StartMode`). `progress` sees every event and may
     /// stop the run.
     public func run(_ mode: StartMode, progress: (TrainingEvent) -> TrainingDecision) throws {
         let files = FileManager.default
+        var mode = mode
+        if mode == .reuse {
+            let reached = Self.reachedStep(directory: directory, configJSON: configJSON)
+            if let reached, reached >= config.steps { return }
+            mode = reached == nil ? .overwrite : .resume
+        }
         if mode == .new, let existing = [runFile, checkpointDirectory].first(where: files.fileExists(atPath:)) {
             throw TrainingError("\(directory) already holds a run (\(existing)); continue it with --resume or replace it with --overwrite")
         }

@@ -5,6 +5,7 @@ import Foundation
 import Rewards
 import RunRecords
 import Tensor
+import Training
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,7 +19,8 @@ struct EvaluateCommand: ParsableCommand {
             <m>_hi, a percentile-bootstrap 95 % interval over prompts; length_mean; truncated_fraction) and \
             /eval_samples (every completion with its scores). The table is printed too. With --confidence the \
             prompts carry CONQORD's answer-format instruction, every metric scores the answer part, and /eval \
-            adds the calibration of the stated confidence against --correctness (exact-match by default): ece \
+            adds the calibration of the stated confidence against --correctness (exact-match by default; \
+            /eval_samples/stated_confidence holds each parsed confidence, the reliability diagram's data): ece \
             (10 bins), pearson and spearman (NaN where undefined: a constant side), accuracy and \
             confidence_parse_failed (the fraction whose confidence did not parse; they count as confidence 0).
             """)
@@ -37,19 +39,45 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Evaluate CONQORD-format answers and their stated confidence (see above).") var confidence = false
     @Option(help: "With --confidence: the metric whose score is correctness.") var correctness = "exact-match"
     @Option(help: "Output folder (run.h5).") var out: String
+    @Flag(help: "Replace a run.h5 already in --out.") var overwrite = false
+    @Flag(help: "Skip when --out holds an evaluation of the same configuration (and the same trained run); replace it otherwise.") var reuse = false
 
     func validate() throws {
         if greedy && temperature != nil { throw ValidationError("--greedy and --temperature exclude each other") }
         if let t = temperature, !(t > 0) { throw ValidationError("--temperature must be positive") }
         if samples < 1 || maxNewTokens < 1 { throw ValidationError("--samples and --max-new-tokens must be at least 1") }
+        if overwrite && reuse { throw ValidationError("--overwrite and --reuse exclude each other") }
+    }
+
+    /// What the run file records as the evaluation's configuration; a run folder's policy is named by its
+    /// configuration hash and newest checkpoint, so retraining it makes a different evaluation.
+    func configJSON(metrics names: [String]) throws -> String {
+        var config: [String: Any] = ["model": model, "data": data, "metrics": names, "samples": samples, "confidence": confidence,
+                                     "temperature": temperature.map { Double($0) } ?? 0, "max_new_tokens": maxNewTokens,
+                                     "max_prompt_tokens": maxPromptTokens, "seed": seed, "threads": options.threads]
+        if confidence { config["correctness"] = correctness }
+        if AlignmentJob.isRunFolder(model) {
+            config["model_config_hash"] = try RunSummary(path: model + "/run.h5").configHash
+            config["model_step"] = try Checkpoint.latest(run: model).step
+        }
+        return String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
     }
 
     func run() throws {
         options.apply()
-        var examples = try AlignmentData.read(data)
-        if confidence { examples = examples.map(withConfidenceInstruction) }
+        let path = out + "/run.h5"
         var names = metrics.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         if confidence && !names.contains(correctness) { names.append(correctness) }
+        let configJSON = try configJSON(metrics: names)
+        if FileManager.default.fileExists(atPath: path) {
+            if reuse, (try? RunSummary(path: path))?.attributes["config"] == configJSON {
+                print("\(path): evaluation of the same configuration, skipped")
+                return
+            }
+            guard reuse || overwrite else { throw ValidationError("\(path) exists: choose another --out, --overwrite it or --reuse it") }
+        }
+        var examples = try AlignmentData.read(data)
+        if confidence { examples = examples.map(withConfidenceInstruction) }
         var rewardOptions = RewardOptions()
         if try names.contains(where: { try RewardRegistry.entry($0).usesBERT }) { rewardOptions.bert = try resolveModelPath(bert) }
         let rewards = try names.map { name -> (String, any Reward) in
@@ -65,16 +93,14 @@ struct EvaluateCommand: ParsableCommand {
         meter.finish()
 
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let path = out + "/run.h5"
-        guard !FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) exists: choose another --out or remove it") }
-        let config: [String: Any] = ["model": description, "data": data, "metrics": names, "samples": samples,
-                                     "temperature": temperature.map { Double($0) } ?? 0, "max_new_tokens": maxNewTokens, "seed": seed]
-        let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
+        try? FileManager.default.removeItem(atPath: path)
         let record = try RunRecord.create(path, metadata: .current(method: "evaluate", model: description, seed: seed, configJSON: configJSON))
         var row = result.row
+        var scores = names.enumerated().map { m, name in (name: name, values: result.samples.map { $0.scores[m] }) }
         if confidence {
             let parsed = result.samples.map { ConfidenceFormat.parse($0.completion.text).confidence }
             let m = names.firstIndex(of: correctness)!
+            scores.append(("stated_confidence", parsed.map { $0 ?? 0 }))  // what the calibration sees: the reliability diagram's x
             let report = Calibration.report(confidence: parsed.map { $0 ?? 0 }, correct: result.samples.map { $0.scores[m] })
             let failed = Double(parsed.filter { $0 == nil }.count) / Double(parsed.count)
             row += [Metric("ece", report.ece), Metric("pearson", report.pearson ?? .nan), Metric("spearman", report.spearman ?? .nan),
@@ -85,7 +111,7 @@ struct EvaluateCommand: ParsableCommand {
         try record.writeEvaluationSamples(
             example: s.map(\.example), sample: s.map(\.sample), length: s.map(\.completion.tokens.count),
             truncated: s.map(\.completion.truncated), completion: s.map(\.completion.text),
-            scores: names.enumerated().map { m, name in (name, s.map { $0.scores[m] }) })
+            scores: scores)
         print("metric       mean      95% interval")
         for m in result.metrics {
             print(m.name.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %.4f   [%.4f, %.4f]", m.mean, m.lower, m.upper))

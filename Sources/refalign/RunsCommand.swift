@@ -46,12 +46,12 @@ struct FiguresCommand: ParsableCommand {
             scatter of Results/tables/judge-scatter.tsv. A figure whose data no run logs is skipped and named.
             """)
 
-    @Option(help: "Folder searched recursively for run files (*.h5); benchmark tables in its benchmarks/.")
-    var results = "Results"
+    @Option(help: "Folder searched recursively for run files (*.h5).") var results = "Results"
+    @Option(help: "Folder of the benchmark tables (default: benchmarks/ in --results).") var benchmarks: String?
     @Option(help: "Output folder.") var out = "Paper/figures"
 
     func run() throws {
-        let report = try renderFigures(results: results, out: out)
+        let report = try renderFigures(results: results, benchmarks: benchmarks, out: out)
         for figure in report.rendered { print("\(figure.png)  \(figure.pdf)") }
         for (name, reason) in report.skipped { print("skipped \(name): \(reason)") }
     }
@@ -62,17 +62,21 @@ struct PaperTablesCommand: ParsableCommand {
         commandName: "paper-tables",
         abstract: "Write the paper's tables as LaTeX includes from Results/ alone (Paper/paper.tex \\input's them).",
         discussion: """
-            methods.tex (the six methods on mt-bench-8, first five steps against the last five), extensions.tex \
-            (safety and confidence before and after), judge.tex (Experiment 3 against the MT-Bench judge column), \
-            speed.tex (seconds per step against TRL). Each names the files it was made from; a missing source is \
-            an error naming it.
+            From a preset's results (Results/quick or Results, the folders Scripts/reproduce writes): preset.tex \
+            (\\preset, the preset's name), tasks.tex (Experiment 1: held-out exact match, BLEU, BERTScore and length \
+            per method, mean ± 95 % t-interval over seeds), arena.tex (Experiment 2: five held-out metrics and length \
+            per method), judge.tex (Experiment 3 against the MT-Bench judge column), extensions.tex (Experiments 4 \
+            and 5: confidence and safety before and after), speed.tex (seconds per step against TRL, from \
+            --benchmarks), and headline.md, the README's headline table. Each names the files it was made from; \
+            a missing source is an error naming it.
             """)
 
-    @Option(help: "Results folder.") var results = "Results"
+    @Option(help: "A preset's results folder.") var results = "Results/quick"
+    @Option(help: "Folder of the benchmark tables.") var benchmarks = "Results/benchmarks"
     @Option(help: "Output folder.") var out = "Paper/generated"
 
     func run() throws {
-        let names = try PaperTables.write(results: results, folder: out)
-        print(names.map { "\(out)/\($0).tex" }.joined(separator: "\n"))
+        let names = try PaperTables.write(results: results, benchmarks: benchmarks, folder: out)
+        print(names.map { "\(out)/\($0)" + ($0 == "headline" ? ".md" : ".tex") }.joined(separator: "\n"))
     }
 }

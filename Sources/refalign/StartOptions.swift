@@ -6,12 +6,14 @@ import Training
 struct StartOptions: ParsableArguments {
     @Flag(help: "Continue the run in the output folder from its newest checkpoint.") var resume = false
     @Flag(help: "Delete the run in the output folder (run.h5, checkpoints/) and start a new one.") var overwrite = false
+    @Flag(help: "Skip a finished run of the same resolved configuration, continue an unfinished one, replace one of another configuration (what Scripts/reproduce uses).")
+    var reuse = false
 
     func validate() throws {
-        guard !(resume && overwrite) else {
-            throw ValidationError("--resume and --overwrite exclude each other: continue the run or replace it")
+        guard [resume, overwrite, reuse].filter({ $0 }).count <= 1 else {
+            throw ValidationError("--resume, --overwrite and --reuse exclude each other: continue the run, replace it, or let the configuration decide")
         }
     }
 
-    var mode: StartMode { resume ? .resume : overwrite ? .overwrite : .new }
+    var mode: StartMode { resume ? .resume : overwrite ? .overwrite : reuse ? .reuse : .new }
 }

@@ -98,6 +98,11 @@ struct TrainCommand: ParsableCommand {
             job.rewardOptions.bert = try resolveModelPath(bert)
         }
         guard !job.data.isEmpty else { throw ValidationError("--data is required (or a preset with \"data\")") }
+        if start.reuse, let reached = Trainer.reachedStep(directory: out, configJSON: try AlignmentJob.configJSON(job, threads: options.threads)),
+           reached >= job.steps {
+            print("\(out): finished run of the same configuration (\(reached) steps), skipped")
+            return
+        }
         let trainer = try AlignmentJob.trainer(job, directory: out, threads: options.threads)
         try trainer.run(start.mode, progress: TerminalProgress(every: logEvery).handle)
     }
@@ -113,24 +118,30 @@ struct PrepareDataCommand: ParsableCommand {
             first N words of each reference, for runs that generate far fewer tokens than the references hold. \
             Synthetic sets (generated, each line says so in "origin"): arithmetic, "What is a + b?" questions with \
             exact answers from --seed (--confidence-targets adds a random "confidence" for CONQORD-format SFT); \
-            safety, 64 templated harmful requests with a safe refusal as reference and two unsafe openings in \
+            tasks, Experiment 1's verifiable tasks from --seed (reverse or sort a word list, spell a number, add, \
+            name a capital; --first of them, 200 by default); safety, 64 templated harmful requests with a safe refusal as reference and two unsafe openings in \
             "unsafe".
             """)
 
-    @Option(help: "mt-bench, vicuna, arena-hard-v2, arithmetic or safety.") var source: String
+    @Option(help: "mt-bench, vicuna, arena-hard-v2, arithmetic, tasks or safety.") var source: String
     @Option(help: "Folder of the shared benchmark data.") var dataRoot = "../shared/bleuberi_data"
     @Option(help: "Keep the first N prompts that have a reference.") var first: Int?
     @Option(help: "Keep the first N words of each reference.") var referenceWords: Int?
-    @Option(help: "Seed of the arithmetic questions.") var seed: UInt64 = 0
+    @Option(help: "Seed of the arithmetic questions and tasks.") var seed: UInt64 = 0
     @Flag(help: "arithmetic: add a random \"confidence\" in {0.1, …, 0.9} (CONQORD-format SFT targets).") var confidenceTargets = false
+    @Option(help: "A JSONL file whose prompts are left out (a held-out set disjoint from a training set); repeatable.") var exclude: [String] = []
     @Option(help: "Output JSONL.") var out: String
 
     func run() throws {
         guard let source = AlignmentData.Source(rawValue: source) else {
             throw ValidationError("--source is one of \(AlignmentData.Source.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let lines = try AlignmentData.prepare(source, dataRoot: dataRoot, first: first, referenceWords: referenceWords, seed: seed,
-                                              confidenceTargets: confidenceTargets)
+        // Prompts compare as UTF-8 bytes, as Python compares strings (Swift's == is canonical equivalence).
+        let excluded = Set(try exclude.flatMap { try AlignmentData.read($0).map { Array($0.messages.last!.content.utf8) } })
+        var lines = try AlignmentData.prepare(source, dataRoot: dataRoot, first: first.map { $0 + excluded.count },
+                                              referenceWords: referenceWords, seed: seed, confidenceTargets: confidenceTargets)
+        lines.removeAll { excluded.contains(Array(($0["prompt"] as? String ?? "").utf8)) }
+        if let first { lines = Array(lines.prefix(first)) }
         try writeJSONLines(lines, to: out)
         print("\(lines.count) examples → \(out)")
     }

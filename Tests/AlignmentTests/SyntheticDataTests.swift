@@ -27,6 +27,27 @@ struct SyntheticDataTests {
         #expect(SyntheticData.arithmetic(count: 5, seed: 7, confidenceTargets: false).allSatisfy { $0["confidence"] == nil })
     }
 
+    /// Experiment 1's tasks: each answer is what the prompt asks for, the five kinds come in turn, the set depends on the seed.
+    @Test func verifiableTasksHaveExactAnswers() throws {
+        let lines = SyntheticData.tasks(count: 100, seed: 3)
+        #expect(Set(lines.map { $0["task"] as! String }) == ["reverse", "sort", "spell", "add", "capital"])
+        for line in lines {
+            let (prompt, reference) = (line["prompt"] as! String, line["reference"] as! String)
+            switch line["task"] as! String {
+            case "reverse": #expect(prompt.dropFirst("Reverse the words: ".count).split(separator: " ").reversed().joined(separator: " ") == reference)
+            case "sort": #expect(prompt.dropFirst("Sort the words: ".count).split(separator: " ").sorted().joined(separator: " ") == reference)
+            case "add":
+                let words = prompt.dropFirst("What is ".count).dropLast().split(separator: " ")
+                #expect(Int(words[0])! + Int(words[2])! == Int(reference)!)
+            case "capital": #expect(SyntheticData.capitals.contains { prompt == "What is the capital of \($0.country)?" && reference == $0.capital })
+            default: #expect(prompt.hasPrefix("Spell the number "))
+            }
+        }
+        #expect([0, 7, 13, 20, 47, 90, 99].map(SyntheticData.spelled) == ["zero", "seven", "thirteen", "twenty", "forty-seven", "ninety", "ninety-nine"])
+        #expect(SyntheticData.tasks(count: 100, seed: 3).map { $0["prompt"] as! String } == lines.map { $0["prompt"] as! String })
+        #expect(SyntheticData.tasks(count: 100, seed: 4).map { $0["prompt"] as! String } != lines.map { $0["prompt"] as! String })
+    }
+
     /// The exact-match judge of checkable answers, alone and on the answer part of CONQORD-format text.
     @Test func exactMatchJudgesAnswers() throws {
         let judge = try RewardRegistry.make("exact-match", options: RewardOptions(), references: [])

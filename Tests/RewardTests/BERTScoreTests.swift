@@ -103,6 +103,13 @@ struct BERTScoreTests {
         // an empty reference pays nothing through the factor either (the base BLEU paid 0.30 before issue 9)
         let empty = LengthFactorReward(base: SimilarityReward.bleuberi, constant: 0)
         #expect(try empty.score([RewardInput(prompt: "", completion: "The quick brown fox", references: [""], completionTokens: 4)]).scores == [0])
+        // an empty answer counts as its stop token (|y| = 1), so C = 0 gives a finite factor of 2
+        let stopped = try LengthFactorReward(base: SimilarityReward.rougeL, constant: 0)
+            .score([RewardInput(prompt: "", completion: "", references: ["word"], completionTokens: 0)])
+        #expect(stopped.components.first { $0.name == "length_factor" }?.values == [2])
+        #expect(throws: RewardError.self) {
+            try LengthFactorReward(base: SimilarityReward.rougeL, constant: -1).score([RewardInput(prompt: "", completion: "", references: ["a"], completionTokens: 0)])
+        }
     }
 
     /// metrics.md §5 (bert_score, MiniLM layer 6), and the empty-input rule: bert_score 0.3.13 raises

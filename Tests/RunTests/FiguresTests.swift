@@ -57,4 +57,22 @@ struct FiguresTests {
         let grouped = try renderFigures(results: results, out: out).rendered.map(\.name)
         #expect(grouped == ["train_reward", "completion_length", "heldout", "sweep_train_reward", "sweep_completion_length", "sweep_heldout"])
     }
+
+    /// An evaluation with stated confidence gets a reliability diagram: per bin of confidence, the share correct.
+    @Test func reliabilityDiagramBinsStatedConfidence() throws {
+        let results = temporaryDirectory(), out = results + "/figures-out", dir = results + "/runs/confidence/eval-sft"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let run = try RunRecord.create(dir + "/run.h5", metadata: RunMetadata(
+            method: "evaluate", model: "tiny", seed: 0, threads: 1, configJSON: #"{"correctness":"exact-match"}"#, gitSHA: "", swiftVersion: "",
+            openBLASConfig: "", openBLASCore: "", openBLASCoreReason: "", startTime: ""))
+        try run.appendEvaluation(0, [Metric("ece", 0.2)])
+        let confidence = [0.25, 0.25, 0.75, 0.75, 0.75, 0.75]
+        try run.writeEvaluationSamples(example: Array(0..<6), sample: [Int](repeating: 0, count: 6), length: [Int](repeating: 3, count: 6),
+                                       truncated: [Bool](repeating: false, count: 6), completion: [String](repeating: "", count: 6),
+                                       scores: [("exact-match", [0, 1, 1, 1, 1, 0]), ("stated_confidence", confidence)])
+        let report = try renderFigures(results: results, out: out)
+        #expect(report.rendered.map(\.name).contains("confidence_reliability"))
+        let rows = try String(contentsOfFile: out + "/confidence_reliability.tsv", encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(rows == ["0.25\t0.5\t2", "0.75\t0.75\t4"])
+    }
 }

@@ -156,12 +156,40 @@ struct TrainingTests {
 
         let (both, usage) = try charLM(["--resume", "--overwrite"])
         #expect(both == 64, "want exit status 64 (usage error): \(usage)")  // EX_USAGE, as swift-argument-parser exits on ValidationError
-        #expect(usage.contains("--resume and --overwrite exclude each other"))
+        #expect(usage.contains("--resume, --overwrite and --reuse exclude each other"))
         #expect(FileManager.default.contents(atPath: dir + "/run.h5") == before)
 
         let (overwritten, log) = try charLM(["--overwrite"], steps: 2)
         try #require(overwritten == 0, "--overwrite failed: \(log)")
         #expect(try RunSummary(path: dir + "/run.h5").train["step"] == [1, 2])
         #expect(Checkpoint.list(in: dir + "/checkpoints").map(\.step) == [2])
+    }
+
+    /// --reuse, what Scripts/reproduce runs with: a finished run of the same configuration is left byte-identical,
+    /// a killed one continues from its checkpoint, and a run of another configuration is replaced.
+    @Test(.timeLimit(.minutes(2))) func reuseSkipsResumesOrReplacesByConfiguration() throws {
+        let binary = try refalignExecutable()
+        let data = projectRoot + "/../shared/bleuberi_data/mt_bench/reference_answer/gpt-4.1-mini.jsonl"
+        try #require(FileManager.default.fileExists(atPath: data), "missing \(data): the shared data folder must sit beside the project")
+        let dir = temporaryDirectory()
+        func charLM(steps: Int) -> [String] {
+            [binary, "char-lm", "--out", dir, "--steps", "\(steps)", "--checkpoint-every", "3", "--evaluate-every", "3", "--log-every", "1",
+             "--threads", "1", "--hidden", "64", "--batch-size", "64", "--data", data, "--reuse"]
+        }
+        let (seen, killed) = try runUntilKilled(charLM(steps: 12), after: "step 4/")
+        try #require(killed, "the run ended before it could be killed: \(seen)")
+        let (status, output) = try runCommand(charLM(steps: 12))
+        try #require(status == 0, "--reuse of a killed run failed: \(output)")
+        #expect(output.contains("resuming at step 4 of 12"), "\(output)")
+        #expect(try RunSummary(path: dir + "/run.h5").train["step"] == (1...12).map(Double.init))
+
+        let finished = try #require(FileManager.default.contents(atPath: dir + "/run.h5"))
+        let (again, log) = try runCommand(charLM(steps: 12))
+        #expect(again == 0 && !log.contains("step 1/"), "\(log)")
+        #expect(FileManager.default.contents(atPath: dir + "/run.h5") == finished)
+
+        let (other, replaced) = try runCommand(charLM(steps: 6))
+        try #require(other == 0, "\(replaced)")
+        #expect(try RunSummary(path: dir + "/run.h5").train["step"] == (1...6).map(Double.init))
     }
 }
