@@ -26,6 +26,27 @@ struct OptimizerTests {
         }
     }
 
+    /// AdamW splits a large store across threads at fixed offsets (cutting through entries): every thread
+    /// count gives bitwise the same parameters and moments as one thread.
+    @Test func adamWIsTheSameOnEveryThreadCount() {
+        func run(threads: Int) -> ([Float], [Float]) {
+            let store = ParameterStore([("a", [700_001], true), ("b", [3], false), ("c", [400_000], true)])
+            var rng = Xoshiro256(seed: 3, stream: "adamw")
+            for i in 0..<store.count { store.values.pointer[i] = Float(rng.nextNormal()) }
+            let optimizer = AdamW(count: store.count)
+            for step in 1...3 {
+                for i in 0..<store.count { store.gradients.pointer[i] = Float(rng.nextNormal()) }
+                optimizer.update(store, learningRate: 1e-3 * Float(step), threads: threads)
+            }
+            return (store.values.array, optimizer.v.array)
+        }
+        let one = run(threads: 1)
+        for threads in [2, 3] {
+            let other = run(threads: threads)
+            #expect(other.0 == one.0 && other.1 == one.1, "\(threads) threads differ from one")
+        }
+    }
+
     @Test func gradientClippingMatchesTorch() throws {
         let fixture = try loadFixture(TorchFixture.self, "torch_ops")
         for c in fixture.clip {
