@@ -73,10 +73,11 @@ public func renderFigures(results: String, benchmarks: String? = nil, out: Strin
 /// in 10 equal bins against the share of correct answers in each bin (the diagonal is perfect calibration).
 func renderReliability(_ prefix: String, title: String, runs: [(label: String, run: RunSummary)], out: String, gnuplot: String,
                        report: inout FigureReport) throws {
-    var tsv = "", plots = ["  x with lines dt 2 lc rgb \"gray\" title \"perfect calibration\""]
+    var tsv = "", plots = ["  x with lines dt 2 lc rgb \"gray\" title \"perfect calibration\""], sources: [String] = []
     for (label, run) in runs.sorted(by: { $0.label < $1.label }) {
         let file = try HDF5File.open(run.path)
         guard file.exists("eval_samples/stated_confidence") else { continue }
+        sources.append(run.path)
         let correctness = ((try? JSONSerialization.jsonObject(with: Data((run.attributes["config"] ?? "{}").utf8))) as? [String: Any])?["correctness"]
             as? String ?? "exact-match"
         let confidence = try file.readDoubles("eval_samples/stated_confidence"), correct = try file.readDoubles("eval_samples/\(correctness)")
@@ -107,8 +108,11 @@ func renderReliability(_ prefix: String, title: String, runs: [(label: String, r
         plot \\
         \(plots.joined(separator: ", \\\n"))
         """
-    report.rendered.append(try render(name, tsv: tsv, plot: script, out: out, gnuplot: gnuplot))
+    report.rendered.append(try render(name, tsv: provenance(sources) + tsv, plot: script, out: out, gnuplot: gnuplot))
 }
+
+/// The TSV's first lines: the run files a figure was drawn from (gnuplot skips # lines).
+func provenance(_ paths: [String]) -> String { paths.map { "# from \($0)\n" }.joined() }
 
 /// Experiment 3's scatter, one figure per metric: each Table-1 system's metric score against its published
 /// MT-Bench judge score, labelled (Results/tables/judge-scatter.tsv of `refalign judge-agreement`).
@@ -159,7 +163,8 @@ func renderExperiment(_ prefix: String, title: String, runs: [(label: String, ru
             report.skipped.append((prefix + figure.name, "no run logs /\(figure.group)/\(figure.metric)"))
             continue
         }
-        var tsv = ""
+        let sources = runs.filter { ($0.run.train[figure.metric] ?? $0.run.eval[figure.metric]) != nil }.map(\.run.path)
+        var tsv = provenance(sources)
         for (label, rows) in groups {
             tsv += "# \(label)\n# step\tmean\tstd\n" + rows.map { "\($0.0)\t\($0.1)\t\($0.2)" }.joined(separator: "\n") + "\n\n\n"
         }
@@ -197,7 +202,7 @@ func renderExperiment(_ prefix: String, title: String, runs: [(label: String, ru
             evalMetrics.contains { metric in run.eval[metric]?.last.map { !$0.isNaN } ?? false }
         }
         let methods = labels.filter { label in runs.contains { $0.label == label && logsHeldOut($0.run) } }
-        var tsv = "# metric\t" + methods.map { "\($0)\t\($0) std" }.joined(separator: "\t") + "\n"
+        var tsv = provenance(runs.filter { methods.contains($0.label) }.map(\.run.path)) + "# metric\t" + methods.map { "\($0)\t\($0) std" }.joined(separator: "\t") + "\n"
         for metric in evalMetrics {
             tsv += metric + "\t" + methods.map { method in
                 let finals = runs.filter { $0.label == method }.compactMap { $0.run.eval[metric]?.last }.filter { !$0.isNaN }
