@@ -2,9 +2,11 @@ import Alignment
 import ArgumentParser
 import Experiments
 import Foundation
+import ModelFiles
 import Rewards
 import RunRecords
 import Tensor
+import Transformer
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +27,7 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup var options: RunOptions
     @Option(help: "Policy: smollm2, a GGUF path or a run folder.") var model = "smollm2"
+    @OptionGroup var weightOptions: WeightOptions
     @Option(help: "JSONL prompts with references.") var data: String
     @Option(help: "Comma-separated rewards: \(RewardRegistry.names.joined(separator: ", ")).") var metrics = "bleu,rouge-l,meteor,bertscore,embedding"
     @Option(help: "BERT folder for bertscore/embedding: minilm or a path.") var bert = "minilm"
@@ -57,6 +60,10 @@ struct EvaluateCommand: ParsableCommand {
             return (name, confidence ? ConfidenceAnswerReward(base: reward) : reward)
         }
         let (policy, format, description) = try AlignmentJob.trainedPolicy(model, resolveGGUF: resolveModelPath)
+        // native reads the blocks of the GGUF; a run folder's checkpoint stores fp32, so native is f32 there.
+        var isFolder: ObjCBool = false
+        let fromGGUF = weightOptions.weights == .native && !(FileManager.default.fileExists(atPath: model, isDirectory: &isFolder) && isFolder.boolValue)
+        try policy.useInferenceWeights(weightOptions.weights, gguf: fromGGUF ? GGUFFile(contentsOf: resolveModelPath(model)) : nil)
         let sampling = temperature.map { SamplingConfig(temperature: $0) } ?? .greedy
         let evaluator = Evaluator(sampler: RolloutSampler(format: format, maxNewTokens: maxNewTokens, sampling: sampling),
                                   samples: samples, maxPromptTokens: maxPromptTokens, seed: seed)
@@ -67,7 +74,7 @@ struct EvaluateCommand: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let path = out + "/run.h5"
         guard !FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) exists: choose another --out or remove it") }
-        let config: [String: Any] = ["model": description, "data": data, "metrics": names, "samples": samples,
+        let config: [String: Any] = ["model": description, "data": data, "metrics": names, "samples": samples, "weights": weightOptions.weights.rawValue,
                                      "temperature": temperature.map { Double($0) } ?? 0, "max_new_tokens": maxNewTokens, "seed": seed]
         let configJSON = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
         let record = try RunRecord.create(path, metadata: .current(method: "evaluate", model: description, seed: seed, configJSON: configJSON))
