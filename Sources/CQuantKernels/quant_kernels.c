@@ -4,7 +4,7 @@
 // products are floating point:
 //   Q8_0:  Σ_b d_w·d_x·Σ_j q_w·q_x
 //   Q4_1:  Σ_b d_w·d_x·Σ_j q_w·q_x + m_w·(d_x·Σ_j q_x)      (x = d·q + m for the weights)
-// Three paths: AVX-512 VNNI (vpdpbusd: u8 × s8 summed in fours into int32, two blocks per register),
+// Three paths: AVX-512 VNNI (vpdpbusd: u8 × s8 summed in fours into int32, on 256-bit registers),
 // AVX2 (vpmaddubsw + vpmaddwd, one block per register) and portable C. Each function carries its own
 // target attribute, so the file builds without global -m flags; raq_path_supported checks CPUID.
 #include "quant_kernels.h"
@@ -21,7 +21,7 @@
 #include <immintrin.h>
 #endif
 
-typedef float (*dot_fn)(const uint8_t *w, const int8_t *q, const float *d, const float *s, int blocks);
+typedef float (*dot_fn)(const uint8_t *w, const int8_t *q, const float *ds, int blocks);
 
 // MARK: - Scalars
 
@@ -46,9 +46,10 @@ static float f16_to_f32(uint16_t h) {
 
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
-/// One activation row of k elements: blocks × (scale d, d·Σq) and k int8 values.
+/// One activation row of k elements: per block its scale d and d·Σq (interleaved: d0 s0 d1 s1 …), then
+/// the k int8 values, in block order for Q8_0 and in `q4_slot` order for Q4_1.
 typedef struct {
-    float *d, *s;
+    float *ds;
     int8_t *q;
 } act_row;
 
@@ -56,14 +57,23 @@ static size_t act_row_bytes(int k) { return (size_t)k + (size_t)(k / 32) * 2 * s
 
 static act_row act_at(uint8_t *base, int k, int row) {
     uint8_t *p = base + (size_t)row * act_row_bytes(k);
-    const int blocks = k / 32;
-    return (act_row){(float *)p, (float *)p + blocks, (int8_t *)(p + (size_t)blocks * 2 * sizeof(float))};
+    return (act_row){(float *)p, (int8_t *)(p + (size_t)(k / 32) * 2 * sizeof(float))};
+}
+
+/// Where element j of block b sits in a Q4_1 activation row. Blocks pair up, each pair stored as
+/// [b0 0..15][b1 0..15][b0 16..31][b1 16..31]: the low nibbles of two weight blocks (one 32-byte
+/// register) meet one 32-byte load of activations, and so do the high nibbles. An unpaired last block
+/// keeps its order.
+static inline int q4_slot(int b, int j, int blocks) {
+    if ((b | 1) >= blocks) return 32 * b + j;
+    return 64 * (b / 2) + 16 * (b & 1) + (j < 16 ? j : 16 + j);
 }
 
 /// Round to nearest (ties to even, the default rounding mode) of x/d, d = max|x|/127: |q| ≤ 127, so
 /// the sign trick of the SIMD paths never negates −128.
-static void quantize_row(const float *x, int k, act_row a) {
-    for (int b = 0; b < k / 32; b++) {
+static void quantize_row(const float *x, int k, act_row a, bool q4_order) {
+    const int blocks = k / 32;
+    for (int b = 0; b < blocks; b++) {
         const float *xb = x + 32 * b;
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
@@ -71,33 +81,33 @@ static void quantize_row(const float *x, int k, act_row a) {
         int sum = 0;
         for (int j = 0; j < 32; j++) {
             const int q = (int)nearbyintf(xb[j] * id);
-            a.q[32 * b + j] = (int8_t)q;
+            a.q[q4_order ? q4_slot(b, j, blocks) : 32 * b + j] = (int8_t)q;
             sum += q;
         }
-        a.d[b] = d;
-        a.s[b] = d * (float)sum;
+        a.ds[2 * b] = d;
+        a.ds[2 * b + 1] = d * (float)sum;
     }
 }
 
 // MARK: - Portable path
 
-static float dot_q8_0_scalar(const uint8_t *w, const int8_t *q, const float *d, const float *s, int blocks) {
-    (void)s;
+static float dot_q8_0_scalar(const uint8_t *w, const int8_t *q, const float *ds, int blocks) {
     float sum = 0;
     for (int b = 0; b < blocks; b++, w += 34, q += 32) {
         int acc = 0;
         for (int j = 0; j < 32; j++) acc += (int8_t)w[2 + j] * q[j];
-        sum += f16_to_f32(load_u16(w)) * d[b] * (float)acc;
+        sum += f16_to_f32(load_u16(w)) * ds[2 * b] * (float)acc;
     }
     return sum;
 }
 
-static float dot_q4_1_scalar(const uint8_t *w, const int8_t *q, const float *d, const float *s, int blocks) {
+static float dot_q4_1_scalar(const uint8_t *w, const int8_t *q, const float *ds, int blocks) {
     float sum = 0;
-    for (int b = 0; b < blocks; b++, w += 20, q += 32) {
+    for (int b = 0; b < blocks; b++, w += 20) {
+        const int8_t *lo = q + q4_slot(b, 0, blocks), *hi = q + q4_slot(b, 16, blocks);
         int acc = 0;
-        for (int j = 0; j < 16; j++) acc += (w[4 + j] & 0x0F) * q[j] + (w[4 + j] >> 4) * q[j + 16];
-        sum += f16_to_f32(load_u16(w)) * d[b] * (float)acc + f16_to_f32(load_u16(w + 2)) * s[b];
+        for (int j = 0; j < 16; j++) acc += (w[4 + j] & 0x0F) * lo[j] + (w[4 + j] >> 4) * hi[j];
+        sum += f16_to_f32(load_u16(w)) * ds[2 * b] * (float)acc + f16_to_f32(load_u16(w + 2)) * ds[2 * b + 1];
     }
     return sum;
 }
@@ -129,101 +139,111 @@ AVX2_TARGET static inline __m256i dot_i8_avx2(__m256i w, __m256i x) {
     return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
-AVX2_TARGET static float dot_q8_0_avx2(const uint8_t *w, const int8_t *q, const float *d, const float *s, int blocks) {
-    (void)s;
+AVX2_TARGET static float dot_q8_0_avx2(const uint8_t *w, const int8_t *q, const float *ds, int blocks) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();  // two chains hide the FMA latency
     int b = 0;
     for (; b + 1 < blocks; b += 2, w += 68, q += 64) {
         const __m256i p0 = dot_i8_avx2(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_loadu_si256((const __m256i *)q));
         const __m256i p1 = dot_i8_avx2(_mm256_loadu_si256((const __m256i *)(w + 36)), _mm256_loadu_si256((const __m256i *)(q + 32)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(load_u16(w)) * d[b]), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(load_u16(w + 34)) * d[b + 1]), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(load_u16(w)) * ds[2 * b]), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(load_u16(w + 34)) * ds[2 * b + 2]), acc1);
     }
     if (b < blocks) {
         const __m256i p = dot_i8_avx2(_mm256_loadu_si256((const __m256i *)(w + 2)), _mm256_loadu_si256((const __m256i *)q));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(load_u16(w)) * d[b]), acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(load_u16(w)) * ds[2 * b]), acc0);
     }
     return hsum256(_mm256_add_ps(acc0, acc1));
 }
 
-AVX2_TARGET static float dot_q4_1_avx2(const uint8_t *w, const int8_t *q, const float *d, const float *s, int blocks) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+/// Two Q4_1 blocks' nibbles: [low nibbles of b0 | of b1] and [high of b0 | of b1] (the `q4_slot` order).
+AVX2_TARGET static inline void unpack_q4_pair(const uint8_t *w, __m256i *lo, __m256i *hi) {
+    const __m256i bytes = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + 4))),
+                                                  _mm_loadu_si128((const __m128i *)(w + 24)), 1);
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    *lo = _mm256_and_si256(bytes, low);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
+}
+
+/// The scales of a block pair: [d_w0·d_x0, m_w0·s_x0, d_w1·d_x1, m_w1·s_x1] from the two (d, m) f16 pairs.
+AVX2_TARGET static inline __m128 q4_pair_scales(const uint8_t *w, const float *ds) {
+    uint32_t dm0, dm1;
+    memcpy(&dm0, w, 4);
+    memcpy(&dm1, w + 20, 4);
+    const __m128i halves = _mm_insert_epi32(_mm_cvtsi32_si128((int)dm0), (int)dm1, 1);
+    return _mm_mul_ps(_mm_cvtph_ps(halves), _mm_loadu_ps(ds));
+}
+
+/// The last, unpaired block of a Q4_1 row (in block order), from its int32 products.
+AVX2_TARGET static inline float q4_tail(const uint8_t *w, const float *ds, __m256i products) {
+    return _cvtsh_ss(load_u16(w)) * ds[0] * hsum256(_mm256_cvtepi32_ps(products)) + _cvtsh_ss(load_u16(w + 2)) * ds[1];
+}
+
+AVX2_TARGET static float dot_q4_1_avx2(const uint8_t *w, const int8_t *q, const float *ds, int blocks) {
+    __m256 acc = _mm256_setzero_ps();
+    __m128 mins = _mm_setzero_ps();  // lanes 1 and 3
     const __m256i ones = _mm256_set1_epi16(1);
-    float mins = 0;
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
     int b = 0;
     for (; b + 1 < blocks; b += 2, w += 40, q += 64) {
-        // nibbles are 0..15, already unsigned: no sign trick
-        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_q4(w + 4), _mm256_loadu_si256((const __m256i *)q)), ones);
-        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_q4(w + 24), _mm256_loadu_si256((const __m256i *)(q + 32))), ones);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(load_u16(w)) * d[b]), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(load_u16(w + 20)) * d[b + 1]), acc1);
-        mins += _cvtsh_ss(load_u16(w + 2)) * s[b] + _cvtsh_ss(load_u16(w + 22)) * s[b + 1];
+        __m256i lo, hi;
+        unpack_q4_pair(w, &lo, &hi);
+        // nibbles are 0..15, already unsigned: no sign trick; int32 lanes 0-3 are block b, 4-7 block b+1
+        const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q)),
+                                               _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 32))));
+        const __m128 scales = q4_pair_scales(w, ds + 2 * b);
+        mins = _mm_add_ps(mins, scales);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)),
+                              _mm256_permutevar8x32_ps(_mm256_castps128_ps256(scales), spread), acc);
     }
-    if (b < blocks) {
-        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_q4(w + 4), _mm256_loadu_si256((const __m256i *)q)), ones);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(load_u16(w)) * d[b]), acc0);
-        mins += _cvtsh_ss(load_u16(w + 2)) * s[b];
-    }
-    return hsum256(_mm256_add_ps(acc0, acc1)) + mins;
+    float sum = hsum256(acc) + _mm_cvtss_f32(_mm_shuffle_ps(mins, mins, 1)) + _mm_cvtss_f32(_mm_shuffle_ps(mins, mins, 3));
+    if (b < blocks) sum += q4_tail(w, ds + 2 * b, _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_q4(w + 4), _mm256_loadu_si256((const __m256i *)q)), ones));
+    return sum;
 }
 
 // MARK: - AVX-512 VNNI path
 
-#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+// vpdpbusd on 256-bit registers (AVX512-VL): one instruction for the u8 × s8 products summed in fours,
+// where AVX2 needs vpmaddubsw + vpmaddwd. Whole 512-bit registers were measured slower here: a block
+// is 32 bytes, and pairing blocks costs shuffles on the one port they share.
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 
-/// Scales of two blocks over the 16 int32 lanes of a two-block product: 8 lanes each.
-AVX512_TARGET static inline __m512 two_scales(float s0, float s1) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(s0)), _mm256_set1_ps(s1), 1);
-}
-
-AVX512_TARGET static float dot_q8_0_avx512(const uint8_t *w, const int8_t *q, const float *d, const float *s, int blocks) {
-    (void)s;
-    __m512 acc = _mm512_setzero_ps();
-    const __m512i zero = _mm512_setzero_si512();
+VNNI_TARGET static float dot_q8_0_vnni(const uint8_t *w, const int8_t *q, const float *ds, int blocks) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i zero = _mm256_setzero_si256();
     int b = 0;
     for (; b + 1 < blocks; b += 2, w += 68, q += 64) {
-        const __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 2))),
-                                              _mm256_loadu_si256((const __m256i *)(w + 36)), 1);
-        const __m512i x = _mm512_loadu_si512((const void *)q);
-        // vpdpbusd takes u8 × s8: |w| times x carrying w's sign
-        const __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(wq), zero, x);
-        const __m512i p = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(wq), sx);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
-                              two_scales(_cvtsh_ss(load_u16(w)) * d[b], _cvtsh_ss(load_u16(w + 34)) * d[b + 1]), acc);
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 2)), w1 = _mm256_loadu_si256((const __m256i *)(w + 36));
+        const __m256i p0 = _mm256_dpbusd_epi32(zero, _mm256_sign_epi8(w0, w0), _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)q), w0));
+        const __m256i p1 = _mm256_dpbusd_epi32(zero, _mm256_sign_epi8(w1, w1), _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q + 32)), w1));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(_cvtsh_ss(load_u16(w)) * ds[2 * b]), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(_cvtsh_ss(load_u16(w + 34)) * ds[2 * b + 2]), acc1);
     }
-    float sum = _mm512_reduce_add_ps(acc);
     if (b < blocks) {
-        const __m256i wq = _mm256_loadu_si256((const __m256i *)(w + 2)), x = _mm256_loadu_si256((const __m256i *)q);
-        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wq), _mm256_sign_epi8(x, wq));
-        sum += _cvtsh_ss(load_u16(w)) * d[b] * (float)_mm512_reduce_add_epi32(_mm512_zextsi256_si512(p));
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(w + 2));
+        const __m256i p = _mm256_dpbusd_epi32(zero, _mm256_sign_epi8(w0, w0), _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)q), w0));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(_cvtsh_ss(load_u16(w)) * ds[2 * b]), acc0);
     }
-    return sum;
+    return hsum256(_mm256_add_ps(acc0, acc1));
 }
 
-AVX512_TARGET static float dot_q4_1_avx512(const uint8_t *w, const int8_t *q, const float *d, const float *s, int blocks) {
-    __m512 acc = _mm512_setzero_ps();
-    const __m512i zero = _mm512_setzero_si512();
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    float mins = 0;
+VNNI_TARGET static float dot_q4_1_vnni(const uint8_t *w, const int8_t *q, const float *ds, int blocks) {
+    __m256 acc = _mm256_setzero_ps();
+    __m128 mins = _mm_setzero_ps();  // lanes 1 and 3
+    const __m256i zero = _mm256_setzero_si256();
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
     int b = 0;
     for (; b + 1 < blocks; b += 2, w += 40, q += 64) {
-        const __m256i bytes = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(w + 4))),
-                                                      _mm_loadu_si128((const __m128i *)(w + 24)), 1);
-        const __m256i lo = _mm256_and_si256(bytes, low), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
-        // [lo0 lo1 hi0 hi1] → [lo0 hi0 lo1 hi1]: each block's 32 elements in order, block 0 first
-        const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-        const __m512i wq = _mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0));
-        const __m512i p = _mm512_dpbusd_epi32(zero, wq, _mm512_loadu_si512((const void *)q));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p),
-                              two_scales(_cvtsh_ss(load_u16(w)) * d[b], _cvtsh_ss(load_u16(w + 20)) * d[b + 1]), acc);
-        mins += _cvtsh_ss(load_u16(w + 2)) * s[b] + _cvtsh_ss(load_u16(w + 22)) * s[b + 1];
+        __m256i lo, hi;
+        unpack_q4_pair(w, &lo, &hi);
+        // int32 lanes 0-3 are block b, 4-7 block b+1
+        const __m256i p = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(zero, lo, _mm256_loadu_si256((const __m256i *)q)), hi,
+                                              _mm256_loadu_si256((const __m256i *)(q + 32)));
+        const __m128 scales = q4_pair_scales(w, ds + 2 * b);
+        mins = _mm_add_ps(mins, scales);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_permutevar8x32_ps(_mm256_castps128_ps256(scales), spread), acc);
     }
-    float sum = _mm512_reduce_add_ps(acc) + mins;
-    if (b < blocks) {
-        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack_q4(w + 4), _mm256_loadu_si256((const __m256i *)q));
-        sum += _cvtsh_ss(load_u16(w)) * d[b] * (float)_mm512_reduce_add_epi32(_mm512_zextsi256_si512(p))
-             + _cvtsh_ss(load_u16(w + 2)) * s[b];
-    }
+    float sum = hsum256(acc) + _mm_cvtss_f32(_mm_shuffle_ps(mins, mins, 1)) + _mm_cvtss_f32(_mm_shuffle_ps(mins, mins, 3));
+    if (b < blocks) sum += q4_tail(w, ds + 2 * b, _mm256_dpbusd_epi32(zero, unpack_q4(w + 4), _mm256_loadu_si256((const __m256i *)q)));
     return sum;
 }
 
@@ -266,7 +286,7 @@ static dot_fn select_dot(int format, int path) {
     case RAQ_PATH_SCALAR: return q8 ? dot_q8_0_scalar : dot_q4_1_scalar;
 #if defined(__x86_64__)
     case RAQ_PATH_AVX2: return q8 ? dot_q8_0_avx2 : dot_q4_1_avx2;
-    case RAQ_PATH_AVX512_VNNI: return q8 ? dot_q8_0_avx512 : dot_q4_1_avx512;
+    case RAQ_PATH_AVX512_VNNI: return q8 ? dot_q8_0_vnni : dot_q4_1_vnni;
 #endif
     default: return NULL;
     }
@@ -290,7 +310,7 @@ static void run_rows(const job *j, int first, int end) {
         const uint8_t *wr = j->w + (size_t)r * j->row_bytes;
         for (int i = 0; i < j->m; i++) {
             const act_row a = act_at(j->act, j->k, i);
-            const float v = j->dot(wr, a.q, a.d, a.s, blocks);
+            const float v = j->dot(wr, a.q, a.ds, blocks);
             float *out = j->y + (size_t)i * j->n + r;
             *out = j->accumulate ? *out + v : v;
         }
@@ -410,7 +430,7 @@ bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, 
     const size_t bytes = (size_t)m * act_row_bytes(k);
     uint8_t *act = bytes <= sizeof stack ? stack : malloc(bytes);
     if (act == NULL) return false;
-    for (int i = 0; i < m; i++) quantize_row(x + (size_t)i * k, k, act_at(act, k, i));
+    for (int i = 0; i < m; i++) quantize_row(x + (size_t)i * k, k, act_at(act, k, i), format == RAQ_Q4_1);
     const job j = {dot, w, (size_t)(k / 32) * raq_block_bytes(format), n, k, m, act, y, accumulate};
     run_split(&j, threads);
     if (act != stack) free(act);

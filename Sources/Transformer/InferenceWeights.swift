@@ -19,18 +19,21 @@ struct QuantizedLayer {
 struct InferenceWeights {
     let layers: [QuantizedLayer]
     let head: QuantizedMatrix?
+    /// Threads of each quantized product (their results do not depend on it).
+    let threads: Int
 }
 
 extension Llama {
     /// Makes generation multiply by `mode`'s matrices from now on (scoring and training stay fp32).
     /// `native` keeps the blocks `gguf` stores (the file the model was loaded from); without a file it
-    /// is the fp32 path, which is how a checkpoint stores its weights.
-    public func useInferenceWeights(_ mode: WeightMode, gguf: GGUFFile? = nil) throws {
+    /// is the fp32 path, which is how a checkpoint stores its weights. `threads` is that of the quantized
+    /// products (the fp32 path uses BLAS's).
+    public func useInferenceWeights(_ mode: WeightMode, gguf: GGUFFile? = nil, threads: Int = QuantizedMatrix.defaultThreads) throws {
         switch mode {
         case .f32:
             inference = nil
         case .q8_0:
-            inference = try build { entry in
+            inference = try build(threads: threads) { entry in
                 let values = UnsafeBufferPointer(start: w(entry), count: entry.count)
                 guard entry.shape[1] % 32 == 0 else {
                     throw ModelError("\(entry.name) has rows of \(entry.shape[1]) values, not whole Q8_0 blocks of 32")
@@ -41,7 +44,7 @@ extension Llama {
             }
         case .native:
             guard let gguf else { inference = nil; return }
-            inference = try build { entry in
+            inference = try build(threads: threads) { entry in
                 let info = try gguf.tensor(entry.name)
                 guard Array(info.dims.reversed()) == entry.shape else {
                     throw ModelError("\(gguf.path): tensor \(entry.name) has dims \(info.dims), not the model's \(Array(entry.shape.reversed()))")
@@ -69,12 +72,12 @@ extension Llama {
         return all.map { $0.map { "\($0.format)" } ?? "f32" }
     }
 
-    private func build(_ make: (ParameterStore.Entry) throws -> QuantizedMatrix?) throws -> InferenceWeights {
+    private func build(threads: Int, _ make: (ParameterStore.Entry) throws -> QuantizedMatrix?) throws -> InferenceWeights {
         let layers = try self.layers.map { l in
             QuantizedLayer(q: try make(l.q), k: try make(l.k), v: try make(l.v), output: try make(l.output),
                            gate: try make(l.gate), up: try make(l.up), down: try make(l.down))
         }
-        return InferenceWeights(layers: layers, head: try make(embedding))
+        return InferenceWeights(layers: layers, head: try make(embedding), threads: threads)
     }
 
     /// y [m, n] = x [m, k] · Wᵀ (+= with `accumulate`) for the matrix `entry` [n, k]: quantized when a
@@ -83,7 +86,7 @@ extension Llama {
     func linear(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ entry: ParameterStore.Entry, _ quantized: QuantizedMatrix?,
                 m: Int, n: Int, k: Int, accumulate: Bool = false) {
         if let quantized {
-            quantized.multiply(y, x, m: m, accumulate: accumulate)
+            quantized.multiply(y, x, m: m, accumulate: accumulate, threads: inference?.threads ?? QuantizedMatrix.defaultThreads)
         } else {
             matmulForward(y, x, w(entry), m: m, n: n, k: k, transposeB: true, accumulate: accumulate)
         }
