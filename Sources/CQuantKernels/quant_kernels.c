@@ -5,16 +5,17 @@
 //   Q8_0:  Σ_b d_w·d_x·Σ_j q_w·q_x
 //   Q4_1:  Σ_b d_w·d_x·Σ_j q_w·q_x + m_w·(d_x·Σ_j q_x)      (x = d·q + m for the weights)
 // Three paths: AVX-512 VNNI (vpdpbusd: u8 × s8 summed in fours into int32, on 256-bit registers),
-// AVX2 (vpmaddubsw + vpmaddwd, one block per register) and portable C. Each function carries its own
+// AVX2 (vpmaddubsw + vpmaddwd) and portable C; a register holds one Q8_0 block, or the low (high)
+// nibbles of two Q4_1 blocks. Each function carries its own
 // target attribute, so the file builds without global -m flags; raq_path_supported checks CPUID.
 #include "quant_kernels.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <time.h>
 
 #if defined(__x86_64__)
