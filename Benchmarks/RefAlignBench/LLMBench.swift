@@ -11,18 +11,21 @@ struct LLMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llm", abstract: "Decode, rollouts, log-prob scoring, a training step and BPE encoding on SmolLM2.")
 
-    @Option(help: "OpenBLAS threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "OpenBLAS threads, and the quantized products'.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "The GGUF file.") var model = ".assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
     @Option(help: "English text for BPE and for the scoring/training tokens.") var text: String
     @Option(help: "Comma-separated cases.") var cases = "decode,rollouts,score,train,bpe"
     @Option(help: "Timed repetitions per case (median reported).") var repeats = 3
+    @Option(help: "Weights generation multiplies by: native, q8_0 or f32.") var weights = "f32"
 
     func run() throws {
         BLAS.threads = threads
         let file = try GGUFFile(contentsOf: model)
         let tokenizer = try ByteLevelBPE(gguf: file)
         let template = try ChatTemplate(jinja: file["tokenizer.chat_template"]?.string ?? "")
+        guard let mode = WeightMode(rawValue: weights) else { throw ValidationError("unknown --weights \(weights) (native, q8_0 or f32)") }
         let llama = try Llama.load(gguf: file)
+        try llama.useInferenceWeights(mode, gguf: file, threads: threads)
         let corpus = try String(contentsOfFile: text, encoding: .utf8)
         let corpusIDs = tokenizer.encode(String(corpus.prefix(200_000)))
         func chat(_ p: String) -> [Int32] { tokenizer.encode(template.render([ChatMessage(role: "user", content: p)])) }
@@ -38,6 +41,13 @@ struct LLMBench: ParsableCommand {
                     var rngs = [Xoshiro256(seed: 0)]
                     _ = try llama.generate(prompts: [prompt], maxNewTokens: 128, sampling: .greedy, stopTokens: [], rngs: &rngs)
                     return 128
+                })
+            case "decode-200":  // greedy, batch 1, 200 new tokens (prefill included): the llama.cpp comparison
+                let prompt = chat("Write a short story about a cat who learns to fly.")
+                report("decode-200-\(weights)", "tok/s", try timed { _ in
+                    var rngs = [Xoshiro256(seed: 0)]
+                    _ = try llama.generate(prompts: [prompt], maxNewTokens: 200, sampling: .greedy, stopTokens: [], rngs: &rngs)
+                    return 200
                 })
             case "rollouts":  // 8 sequences × 128 sampled tokens at T = 1, aggregate
                 let prompts = ["Write a short story about a cat who learns to fly.", "List three primary colors.",

@@ -175,6 +175,11 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
+    /// The tensor's bytes as stored (its blocks, for kernels that multiply by them directly).
+    public func withBytes<R>(_ info: GGUFTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try data.withUnsafeBytes { raw in try body(UnsafeRawBufferPointer(rebasing: raw[info.offset..<info.offset + info.byteCount])) }
+    }
+
     public func dequantize(_ name: String) throws -> [Float] {
         let info = try tensor(name)
         var values = [Float](repeating: 0, count: info.count)

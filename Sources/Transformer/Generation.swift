@@ -1,7 +1,9 @@
 // Batched sampling with a KV cache. Prompts are left-padded into one batch; every step appends one slot
 // per sequence and runs the same attention kernel as training over the cache (queries = the new slots).
 // Log-probs of sampled tokens are those of the sampling distribution before top-k/top-p filtering:
-// log softmax(logits / T) (T = 1 for greedy), the quantity objectives recompute in training.
+// log softmax(logits / T) (T = 1 for greedy), the quantity objectives recompute in training. Generation
+// multiplies by the model's inference weights (fp32 unless `useInferenceWeights` chose quantized ones);
+// scoring always runs fp32.
 import Tensor
 
 public struct Generation: Sendable, Equatable {
@@ -30,8 +32,9 @@ final class KVCache {
 extension Llama {
     /// Appends `slots` new slots per sequence (tokens, positions, mask: [B·slots]) to the cache and
     /// returns the final hidden states after the output norm: each sequence's last new slot, [B, D], or
-    /// every new slot, [B·slots, D].
-    func forwardCached(tokens: [Int32], positions: [Int32], mask: [Bool], slots: Int, cache: KVCache, allSlots: Bool = false) -> Tensor<Float> {
+    /// every new slot, [B·slots, D]. `quantized` (generation) multiplies by the inference weights.
+    func forwardCached(tokens: [Int32], positions: [Int32], mask: [Bool], slots: Int, cache: KVCache, allSlots: Bool = false,
+                       quantized: InferenceWeights? = nil) -> Tensor<Float> {
         let c = config, B = cache.batch, n = B * slots, D = c.hiddenSize
         let start = cache.length
         precondition(start + slots <= cache.capacity, "KV cache full: \(start + slots) slots of \(cache.capacity)")
@@ -46,7 +49,7 @@ extension Llama {
                 for (l, layer) in layers.enumerated() {
                     layerForward(layer, h: h.pointer, a: scratch, batch: B, slots: slots, positions: positions.baseAddress!,
                                  cacheMask: keyMask.baseAddress!, cacheK: cache.keys[l].pointer, cacheV: cache.values[l].pointer,
-                                 capacity: cache.capacity, start: start, ffnOut: ffnOut.pointer)
+                                 capacity: cache.capacity, start: start, ffnOut: ffnOut.pointer, quantized: quantized?.layers[l])
                 }
             }
         }
@@ -64,10 +67,10 @@ extension Llama {
         return normed
     }
 
-    /// Logits [rows, V] of final normed hidden states [rows, D] (the tied LM head).
-    func headLogits(_ normed: Tensor<Float>, rows: Int) -> Tensor<Float> {
+    /// Logits [rows, V] of final normed hidden states [rows, D] (the tied LM head, quantized in `quantized`).
+    func headLogits(_ normed: Tensor<Float>, rows: Int, quantized: InferenceWeights? = nil) -> Tensor<Float> {
         let logits = Tensor<Float>(shape: [rows, config.vocabSize])
-        matmulForward(logits.pointer, normed.pointer, w(embedding), m: rows, n: config.vocabSize, k: config.hiddenSize, transposeB: true)
+        linear(logits.pointer, normed.pointer, embedding, quantized?.head, m: rows, n: config.vocabSize, k: config.hiddenSize)
         return logits
     }
 
@@ -97,8 +100,9 @@ extension Llama {
         let B = batch.batch, V = config.vocabSize
         guard maxNewTokens > 0 else { return [Generation](repeating: Generation(), count: B) }
         let cache = KVCache(config, batch: B, capacity: batch.seq + maxNewTokens)
+        let quantized = inference
         var logits = headLogits(forwardCached(tokens: batch.tokens, positions: batch.positions, mask: batch.keyMask,
-                                              slots: batch.seq, cache: cache), rows: B)
+                                              slots: batch.seq, cache: cache, quantized: quantized), rows: B, quantized: quantized)
         var results = [Generation](repeating: Generation(), count: B)
         var nextPosition = prompts.map { Int32($0.count) }
         var scratch = [Float](repeating: 0, count: V), scaled = [Float](repeating: 0, count: V)
@@ -120,7 +124,8 @@ extension Llama {
             onStep?(step + 1)
             if step == maxNewTokens - 1 || results.allSatisfy(\.stopped) { break }
             // A finished sequence gets a masked slot: it neither attends nor is attended to.
-            logits = headLogits(forwardCached(tokens: tokens, positions: nextPosition, mask: mask, slots: 1, cache: cache), rows: B)
+            logits = headLogits(forwardCached(tokens: tokens, positions: nextPosition, mask: mask, slots: 1, cache: cache,
+                                              quantized: quantized), rows: B, quantized: quantized)
             for b in 0..<B { nextPosition[b] += 1 }
         }
         return results

@@ -7,7 +7,8 @@
 //               b = RMSNorm(h)·w2;  h = h + (silu(b·Wgᵀ) ⊙ b·Wuᵀ)·Wdᵀ
 //   logits = RMSNorm(h)·wf · Eᵀ                               tied embeddings
 //
-// Simplifications: fp32 everywhere (GGUF weights are dequantised on load); no dropout, no biases (Llama
+// Simplifications: fp32 everywhere (GGUF weights are dequantised on load; generation may multiply by
+// quantized copies instead, see InferenceWeights.swift); no dropout, no biases (Llama
 // has none); attention over the full T×T block (see Attention.swift). Parameter names are GGUF's.
 // A batch is B sequences of T slots, left-padded: pads have keyMask false and real tokens get
 // positions 0, 1, …, so a padded sequence computes what it would alone. Training, prefill and decode
@@ -99,6 +100,8 @@ public final class Llama: @unchecked Sendable {
     }
     let embedding, outputNorm: ParameterStore.Entry
     let layers: [Layer]
+    /// Quantized matrices generation multiplies by (`useInferenceWeights`); nil: the fp32 parameters.
+    var inference: InferenceWeights?
 
     /// Every parameter's GGUF name, shape and whether it is a matrix, in storage order.
     static func parameterSpecs(_ c: LlamaConfig) -> [(name: String, shape: [Int], isMatrix: Bool)] {
@@ -180,18 +183,20 @@ public final class Llama: @unchecked Sendable {
     /// One block over h [B·slots, D], replaced by the block's output. Its keys and values go to
     /// cacheK/cacheV [B, capacity, kvDim] at slots start..<start+slots, and its queries attend to every
     /// slot below start + slots. Training passes the block's own `a.k`/`a.v` as the cache (start 0,
-    /// capacity = slots). `ffnOut` [B·slots, F] is scratch.
+    /// capacity = slots). `ffnOut` [B·slots, F] is scratch. With `quantized` (generation only) its
+    /// matrices replace the fp32 ones.
     func layerForward(
         _ layer: Layer, h: UnsafeMutablePointer<Float>, a: LayerActivations, batch B: Int, slots: Int,
         positions: UnsafePointer<Int32>, cacheMask: UnsafePointer<Bool>, cacheK: UnsafeMutablePointer<Float>,
-        cacheV: UnsafeMutablePointer<Float>, capacity: Int, start: Int, ffnOut: UnsafeMutablePointer<Float>
+        cacheV: UnsafeMutablePointer<Float>, capacity: Int, start: Int, ffnOut: UnsafeMutablePointer<Float>,
+        quantized ql: QuantizedLayer? = nil
     ) {
         let c = config, n = B * slots, D = c.hiddenSize, F = c.intermediateSize
         a.input.pointer.update(from: h, count: n * D)
         rmsNormForward(a.normed.pointer, rstd: a.attnRstd.pointer, h, weight: w(layer.attnNorm), rows: n, dim: D, eps: c.rmsNormEps)
-        matmulForward(a.q.pointer, a.normed.pointer, w(layer.q), m: n, n: c.qDim, k: D, transposeB: true)
-        matmulForward(a.k.pointer, a.normed.pointer, w(layer.k), m: n, n: c.kvDim, k: D, transposeB: true)
-        matmulForward(a.v.pointer, a.normed.pointer, w(layer.v), m: n, n: c.kvDim, k: D, transposeB: true)
+        linear(a.q.pointer, a.normed.pointer, layer.q, ql?.q, m: n, n: c.qDim, k: D)
+        linear(a.k.pointer, a.normed.pointer, layer.k, ql?.k, m: n, n: c.kvDim, k: D)
+        linear(a.v.pointer, a.normed.pointer, layer.v, ql?.v, m: n, n: c.kvDim, k: D)
         ropeForward(a.q.pointer, a.q.pointer, positions: positions, tokens: n, heads: c.heads, headDim: c.headDim,
                     base: c.ropeTheta, convention: c.ropeConvention)
         ropeForward(a.k.pointer, a.k.pointer, positions: positions, tokens: n, heads: c.kvHeads, headDim: c.headDim,
@@ -208,15 +213,15 @@ public final class Llama: @unchecked Sendable {
                          kvHeads: c.kvHeads, headDim: c.headDim)
         // residual = input + attention·Woᵀ
         a.residual.pointer.update(from: h, count: n * D)
-        matmulForward(a.residual.pointer, a.attention.pointer, w(layer.output), m: n, n: D, k: c.qDim, transposeB: true, accumulate: true)
+        linear(a.residual.pointer, a.attention.pointer, layer.output, ql?.output, m: n, n: D, k: c.qDim, accumulate: true)
         rmsNormForward(a.ffnNormed.pointer, rstd: a.ffnRstd.pointer, a.residual.pointer, weight: w(layer.ffnNorm),
                        rows: n, dim: D, eps: c.rmsNormEps)
-        matmulForward(a.gate.pointer, a.ffnNormed.pointer, w(layer.gate), m: n, n: F, k: D, transposeB: true)
-        matmulForward(a.up.pointer, a.ffnNormed.pointer, w(layer.up), m: n, n: F, k: D, transposeB: true)
+        linear(a.gate.pointer, a.ffnNormed.pointer, layer.gate, ql?.gate, m: n, n: F, k: D)
+        linear(a.up.pointer, a.ffnNormed.pointer, layer.up, ql?.up, m: n, n: F, k: D)
         swigluForward(ffnOut, gate: a.gate.pointer, up: a.up.pointer, count: n * F)
         // output = residual + swiglu·Wdᵀ
         h.update(from: a.residual.pointer, count: n * D)
-        matmulForward(h, ffnOut, w(layer.down), m: n, n: D, k: F, transposeB: true, accumulate: true)
+        linear(h, ffnOut, layer.down, ql?.down, m: n, n: D, k: F, accumulate: true)
     }
 
     // MARK: - Training forward and backward

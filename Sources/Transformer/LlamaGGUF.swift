@@ -12,7 +12,9 @@ public struct ModelError: Error, CustomStringConvertible {
 }
 
 extension Llama {
-    public static func load(gguf: GGUFFile) throws -> Llama {
+    /// `weights` chooses what generation multiplies by (see `WeightMode`); the fp32 parameters are
+    /// always loaded.
+    public static func load(gguf: GGUFFile, weights: WeightMode = .f32) throws -> Llama {
         func fail(_ what: String) -> ModelError { ModelError("\(gguf.path): \(what)") }
         guard gguf["general.architecture"]?.string == "llama" else {
             throw fail("architecture \(gguf["general.architecture"]?.string ?? "absent") is not llama")
@@ -65,6 +67,7 @@ extension Llama {
         }
         let model = Llama(config: config)  // every size is now that of a tensor in the file
         for (entry, info) in zip(model.parameters.entries, infos) { gguf.dequantize(info, into: model.parameters.value(entry)) }
+        try model.useInferenceWeights(weights, gguf: gguf)
         return model
     }
 }

@@ -2,10 +2,12 @@ import Alignment
 import ArgumentParser
 import Experiments
 import Foundation
+import ModelFiles
 import Rewards
 import RunRecords
 import Tensor
 import Training
+import Transformer
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,6 +29,7 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup var options: RunOptions
     @Option(help: "Policy: smollm2, a GGUF path or a run folder.") var model = "smollm2"
+    @OptionGroup var weightOptions: WeightOptions
     @Option(help: "JSONL prompts with references.") var data: String
     @Option(help: "Comma-separated rewards: \(RewardRegistry.names.joined(separator: ", ")).") var metrics = "bleu,rouge-l,meteor,bertscore,embedding"
     @Option(help: "BERT folder for bertscore/embedding: minilm or a path.") var bert = "minilm"
@@ -54,7 +57,7 @@ struct EvaluateCommand: ParsableCommand {
     func configJSON(metrics names: [String]) throws -> String {
         var config: [String: Any] = ["model": model, "data": data, "metrics": names, "samples": samples, "confidence": confidence,
                                      "temperature": temperature.map { Double($0) } ?? 0, "max_new_tokens": maxNewTokens,
-                                     "max_prompt_tokens": maxPromptTokens, "seed": seed, "threads": options.threads]
+                                     "max_prompt_tokens": maxPromptTokens, "seed": seed, "threads": options.threads, "weights": weightOptions.weights.rawValue]
         if confidence { config["correctness"] = correctness }
         if AlignmentJob.isRunFolder(model) {
             config["model_config_hash"] = try RunSummary(path: model + "/run.h5").configHash
@@ -85,6 +88,9 @@ struct EvaluateCommand: ParsableCommand {
             return (name, confidence ? ConfidenceAnswerReward(base: reward) : reward)
         }
         let (policy, format, description) = try AlignmentJob.trainedPolicy(model, resolveGGUF: resolveModelPath)
+        // native reads the blocks of the GGUF; a run folder's checkpoint stores fp32, so native is f32 there.
+        let fromGGUF = weightOptions.weights == .native && !AlignmentJob.isRunFolder(model)
+        try policy.useInferenceWeights(weightOptions.weights, gguf: fromGGUF ? GGUFFile(contentsOf: resolveModelPath(model)) : nil)
         let sampling = temperature.map { SamplingConfig(temperature: $0) } ?? .greedy
         let evaluator = Evaluator(sampler: RolloutSampler(format: format, maxNewTokens: maxNewTokens, sampling: sampling),
                                   samples: samples, maxPromptTokens: maxPromptTokens, seed: seed)

@@ -35,6 +35,16 @@ struct ModelOptions: ParsableArguments {
     var model = "smollm2"
 }
 
+extension WeightMode: ExpressibleByArgument {}
+
+/// --weights of the commands that generate: what the decoder multiplies by.
+struct WeightOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Decoding weights: native (the GGUF's Q8_0/Q4_1 blocks, F32 as fp32), q8_0 (re-quantized) or f32 (dequantised, exact).",
+        discussion: "Only generation uses them; log-prob scoring always runs fp32."))
+    var weights: WeightMode = .f32
+}
+
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
@@ -46,6 +56,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var options: RunOptions
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var weightOptions: WeightOptions
     @Option(help: "The user message.") var prompt: String?
     @Option(help: "JSONL prompts ({\"prompt\": text or [{\"role\",\"content\"}...]}, as for train): answer each, in batches; prints JSONL.")
     var input: String?
@@ -75,7 +86,7 @@ struct GenerateCommand: ParsableCommand {
         let file = try GGUFFile(contentsOf: try resolveModelPath(modelOptions.model))
         let tokenizer = try ByteLevelBPE(gguf: file)
         let template = try ChatTemplate(jinja: file["tokenizer.chat_template"]?.string ?? "")
-        let model = try Llama.load(gguf: file)
+        let model = try Llama.load(gguf: file, weights: weightOptions.weights)
         let eos = file["tokenizer.ggml.eos_token_id"] ?? .uint(2)
         guard let stopID = eos.int.flatMap(Int32.init(exactly:)), stopID >= 0, Int(stopID) < model.config.vocabSize else {
             throw ModelError("\(file.path): tokenizer.ggml.eos_token_id is \(eos), not a token id below \(model.config.vocabSize)")

@@ -1,0 +1,34 @@
+// Matrix products over GGUF-quantized weights (Q8_0, Q4_1 blocks as stored in the file) with the
+// activations quantized to int8 per 32-element block, for decoding (a few rows at a time).
+#ifndef REFALIGN_QUANT_KERNELS_H
+#define REFALIGN_QUANT_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/// Weight formats, by their ggml type ids. Q8_0: f16 d, 32 × int8 (x = d·q), 34 bytes.
+/// Q4_1: f16 d, f16 m, 16 bytes of nibbles, low nibbles first (x = d·q + m), 20 bytes.
+enum { RAQ_Q4_1 = 3, RAQ_Q8_0 = 8 };
+
+/// Code paths. AUTO picks the best one the CPU (CPUID, with OS register state) supports.
+enum { RAQ_PATH_AUTO = 0, RAQ_PATH_SCALAR = 1, RAQ_PATH_AVX2 = 2, RAQ_PATH_AVX512_VNNI = 3 };
+
+/// True when this CPU can run `path` (AUTO and SCALAR always can).
+bool raq_path_supported(int path);
+/// The path AUTO resolves to.
+int raq_best_path(void);
+
+/// Bytes of one 32-element block of `format`, or 0 for an unknown format.
+size_t raq_block_bytes(int format);
+
+/// y[m, n] = x[m, k] · Wᵀ (or y += with `accumulate`), W [n, k] in `format` blocks, row after row.
+/// k is a multiple of 32; x and y are row-major fp32. With `threads` ≥ 2, large products share their
+/// output rows with one helper thread; every output element is one thread's dot product in a fixed
+/// order, so the result does not depend on `threads` or on which thread computed it. Safe to call from
+/// several threads at once (a caller that finds the helper taken computes alone). Returns false for an
+/// unknown format, a path this CPU cannot run, or k not a multiple of 32 (nothing is written).
+bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, float *y, bool accumulate,
+                int path, int threads);
+
+#endif

@@ -1,0 +1,59 @@
+// Weight matrices kept in GGUF's quantized blocks for decoding: y = x · Wᵀ straight from the blocks,
+// with x quantized per 32-element block to int8 (CQuantKernels). Decoding one token reads every weight
+// once, so it is bound by memory traffic: Q4_1 moves 0.625 bytes per weight and Q8_0 1.06, against fp32's 4.
+import CQuantKernels
+import Foundation
+
+/// Block formats the quantized kernels multiply by (raw values are ggml's type ids).
+public enum QuantizedFormat: Int32, Sendable, CaseIterable {
+    case q4_1 = 3, q8_0 = 8
+
+    /// Bytes of one block of 32 weights.
+    public var blockBytes: Int { raq_block_bytes(rawValue) }
+}
+
+/// The code path of a quantized product; `auto` is the best one CPUID reports.
+public enum QuantizedKernelPath: Int32, Sendable, CaseIterable {
+    case auto = 0, scalar = 1, avx2 = 2, avx512VNNI = 3
+
+    public var isSupported: Bool { raq_path_supported(rawValue) }
+    /// What `auto` runs on this CPU.
+    public static var best: QuantizedKernelPath { QuantizedKernelPath(rawValue: raq_best_path()) ?? .scalar }
+}
+
+/// A [rows, cols] matrix as rows of quantized blocks (cols a multiple of 32), owning its bytes.
+public final class QuantizedMatrix: @unchecked Sendable {
+    public let format: QuantizedFormat
+    public let rows: Int
+    public let cols: Int
+    public let byteCount: Int
+    let blocks: UnsafeMutableRawPointer
+
+    /// Threads of one product (the caller and one helper share its output rows). A product's result
+    /// does not depend on it: each output is one thread's dot product in a fixed order.
+    public static let defaultThreads = min(2, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Copies rows · cols / 32 blocks of `format` from `source`.
+    public init(format: QuantizedFormat, rows: Int, cols: Int, copying source: UnsafeRawPointer) {
+        precondition(rows > 0 && cols > 0 && cols % 32 == 0, "quantized matrix [\(rows), \(cols)]: columns must be whole blocks of 32")
+        self.format = format
+        self.rows = rows
+        self.cols = cols
+        byteCount = rows * (cols / 32) * format.blockBytes
+        blocks = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+        blocks.copyMemory(from: source, byteCount: byteCount)
+    }
+
+    deinit { blocks.deallocate() }
+
+    /// The blocks as stored, row after row.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: blocks, count: byteCount) }
+
+    /// y [m, rows] = x [m, cols] · Wᵀ, or y += that with `accumulate`.
+    public func multiply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, m: Int, accumulate: Bool = false,
+                         path: QuantizedKernelPath = .auto, threads: Int = QuantizedMatrix.defaultThreads) {
+        precondition(path.isSupported, "the \(path) quantized kernel needs CPU features this machine lacks")
+        let done = raq_matmul(format.rawValue, blocks, Int32(rows), Int32(cols), x, Int32(m), y, accumulate, path.rawValue, Int32(threads))
+        precondition(done, "quantized product failed (out of memory)")
+    }
+}
