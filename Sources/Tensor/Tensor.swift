@@ -5,6 +5,7 @@ public final class Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Scalar>
 
+    @inlinable  // specialised, the fill is a vectorised loop (unspecialised, one witness call per element)
     public init(shape: [Int], repeating value: Scalar = 0) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
@@ -15,6 +16,7 @@ public final class Tensor<Scalar: TensorScalar>: @unchecked Sendable {
         pointer.initialize(repeating: value, count: count)
     }
 
+    @inlinable
     public convenience init(shape: [Int], _ values: [Scalar]) {
         self.init(shape: shape)
         precondition(values.count == count, "\(values.count) values for shape \(shape)")
