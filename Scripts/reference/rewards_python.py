@@ -23,8 +23,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pairs", required=True)
+    p.add_argument("--rl-pairs", help="pairs as RL scores them: each run of 8 lines shares one reference")
     p.add_argument("--bert", default=".assets/minilm")
-    p.add_argument("--cases", default="bleu,sacrebleu,rouge-l,bertscore,wordpiece")
+    p.add_argument("--cases", default="bleu,sacrebleu,rouge-l,bertscore,bertscore-rl,bertscore-rl-first-epoch,wordpiece")
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -40,6 +41,18 @@ def main():
             values.append(units / (time.perf_counter() - start))
         print(json.dumps({"bench": name, "unit": unit, "value": sorted(values)[len(values) // 2]}), flush=True)
 
+    # RL: one reward call per step of 4 prompts x 8 samples
+    rl = [json.loads(line) for line in open(args.rl_pairs)] if args.rl_pairs else []
+    steps = [rl[i:i + 32] for i in range(0, len(rl), 32)]
+    bert = None
+
+    def bert_scorer():
+        nonlocal bert
+        if bert is None:
+            import bert_score
+            bert = bert_score.BERTScorer(model_type=os.path.abspath(args.bert), num_layers=6, batch_size=64)
+        return bert
+
     for case in args.cases.split(","):
         if case == "bleu":
             report("bleu", "pairs/s", lambda: [evaluate_bleu(h, [r]) for h, r in zip(hyps, refs)] and len(rows))
@@ -49,9 +62,12 @@ def main():
             scorer = rouge_scorer.RougeScorer(["rougeL"])
             report("rouge-l", "pairs/s", lambda: [scorer.score(r, h) for h, r in zip(hyps, refs)] and len(rows))
         elif case == "bertscore":
-            import bert_score
-            scorer = bert_score.BERTScorer(model_type=os.path.abspath(args.bert), num_layers=6, batch_size=64)
+            scorer = bert_scorer()
             report("bertscore", "pairs/s", lambda: scorer.score(hyps, refs) and len(rows))
+        elif case in ("bertscore-rl", "bertscore-rl-first-epoch"):  # bert_score keeps nothing between calls: one workload
+            scorer = bert_scorer()
+            report(case, "pairs/s", lambda: [scorer.score([p["hypothesis"] for p in s], [p["reference"] for p in s]) for s in steps]
+                   and len(rl))
         elif case == "wordpiece":
             from transformers import BertTokenizerFast
             backend = BertTokenizerFast.from_pretrained(os.path.abspath(args.bert)).backend_tokenizer

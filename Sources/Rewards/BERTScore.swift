@@ -19,6 +19,12 @@ public struct BERTScoreValue: Sendable, Equatable {
     public var f: Double
 }
 
+/// One sentence's WordPiece ids and its unit-normalised token embeddings ([ids.count, H] row-major).
+struct TokenEmbeddings: Sendable {
+    let ids: [Int32]
+    let vectors: [Float]
+}
+
 public final class BERTScorer: @unchecked Sendable {
     public let model: Bert
     public let tokenizer: WordPiece
@@ -30,11 +36,21 @@ public final class BERTScorer: @unchecked Sendable {
     private var unseenIDF = 0.0
     /// Sentences encoded per BERT call (sorted by length, so padding stays small).
     public var batchSize = 64
+    /// References' embeddings kept across calls: RL scores K samples against one reference, and the same
+    /// references every epoch. One cache per scorer, so per model and layer.
+    private let referenceCache: EmbeddingCache
 
-    public init(modelDirectory: String, layer: Int? = nil) throws {
-        model = try Bert(directory: modelDirectory)
-        tokenizer = try WordPiece(vocabularyFile: modelDirectory + "/vocab.txt")
+    /// `referenceCacheBytes` bounds the reference cache (least recently used references are dropped).
+    public convenience init(modelDirectory: String, layer: Int? = nil, referenceCacheBytes: Int = 256 << 20) throws {
+        try self.init(model: try Bert(directory: modelDirectory), tokenizer: try WordPiece(vocabularyFile: modelDirectory + "/vocab.txt"),
+                      layer: layer, referenceCacheBytes: referenceCacheBytes)
+    }
+
+    public init(model: Bert, tokenizer: WordPiece, layer: Int? = nil, referenceCacheBytes: Int = 256 << 20) throws {
+        self.model = model
+        self.tokenizer = tokenizer
         self.layer = layer ?? model.config.layers
+        referenceCache = EmbeddingCache(capacityBytes: referenceCacheBytes)
         guard (1...model.config.layers).contains(self.layer) else {
             throw RewardError("BERTScore layer \(self.layer) is outside 1…\(model.config.layers)")
         }
@@ -61,11 +77,11 @@ public final class BERTScorer: @unchecked Sendable {
         return idf[id] ?? unseenIDF
     }
 
-    /// Unit-normalised token embeddings of each sentence ([tokens, H] row-major), batched by length.
-    func embeddings(_ sentences: [String]) -> [(ids: [Int32], vectors: [Float])] {
+    /// Unit-normalised token embeddings of each sentence, batched by length.
+    func embeddings(_ sentences: [String]) -> [TokenEmbeddings] {
         let encoded = sentences.map(encode)
         let H = model.config.hiddenSize
-        var out = [(ids: [Int32], vectors: [Float])](repeating: ([], []), count: sentences.count)
+        var out = [TokenEmbeddings](repeating: TokenEmbeddings(ids: [], vectors: []), count: sentences.count)
         let order = encoded.indices.sorted { (encoded[$0].count, $0) < (encoded[$1].count, $1) }
         for start in stride(from: 0, to: order.count, by: batchSize) {
             let members = Array(order[start..<min(order.count, start + batchSize)])
@@ -73,39 +89,44 @@ public final class BERTScorer: @unchecked Sendable {
             let T = hidden.shape[1]
             for (b, index) in members.enumerated() {
                 let count = encoded[index].count
-                var vectors = Array(UnsafeBufferPointer(start: hidden.pointer + b * T * H, count: count * H))
-                for t in 0..<count {
-                    var norm: Float = 0
-                    for j in 0..<H { norm += vectors[t * H + j] * vectors[t * H + j] }
-                    let inv = 1 / norm.squareRoot()
-                    for j in 0..<H { vectors[t * H + j] *= inv }
+                let vectors = [Float](unsafeUninitializedCapacity: count * H) { v, initialized in
+                    let source = hidden.pointer + b * T * H
+                    for t in 0..<count {
+                        let row = source + t * H
+                        var norm: Float = 0
+                        for j in 0..<H { norm += row[j] * row[j] }
+                        let inv = 1 / norm.squareRoot()
+                        for j in 0..<H { v[t * H + j] = row[j] * inv }
+                    }
+                    initialized = count * H
                 }
-                out[index] = (encoded[index], vectors)
+                out[index] = TokenEmbeddings(ids: encoded[index], vectors: vectors)
             }
         }
         return out
     }
 
     /// P, R, F of one hypothesis against one reference from their embeddings.
-    func match(_ h: (ids: [Int32], vectors: [Float]), _ r: (ids: [Int32], vectors: [Float])) -> BERTScoreValue {
+    func match(_ h: TokenEmbeddings, _ r: TokenEmbeddings) -> BERTScoreValue {
         let H = model.config.hiddenSize, m = h.ids.count, n = r.ids.count
-        var similarity = [Float](repeating: 0, count: m * n)
+        // similarity [m, n], then each row's and each column's best
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: m * n + m + n)
+        defer { scratch.deallocate() }
+        let similarity = scratch, rowBest = scratch + m * n, columnBest = rowBest + m
         h.vectors.withUnsafeBufferPointer { a in
             r.vectors.withUnsafeBufferPointer { b in
-                similarity.withUnsafeMutableBufferPointer {
-                    matmulForward($0.baseAddress!, a.baseAddress!, b.baseAddress!, m: m, n: n, k: H, transposeB: true)
-                }
+                matmulForward(similarity, a.baseAddress!, b.baseAddress!, m: m, n: n, k: H, transposeB: true)
+            }
+        }
+        rowBest.initialize(repeating: -.infinity, count: m + n)
+        for i in 0..<m {
+            let row = similarity + i * n
+            for j in 0..<n {
+                rowBest[i] = max(rowBest[i], row[j])
+                columnBest[j] = max(columnBest[j], row[j])
             }
         }
         var p = 0.0, pw = 0.0, rr = 0.0, rw = 0.0
-        var rowBest = [Float](repeating: -.infinity, count: m), columnBest = [Float](repeating: -.infinity, count: n)
-        for i in 0..<m {
-            for j in 0..<n {
-                let s = similarity[i * n + j]
-                rowBest[i] = max(rowBest[i], s)
-                columnBest[j] = max(columnBest[j], s)
-            }
-        }
         for i in 0..<m { let w = weight(h.ids[i]); p += w * Double(rowBest[i]); pw += w }
         for j in 0..<n { let w = weight(r.ids[j]); rr += w * Double(columnBest[j]); rw += w }
         guard pw > 0, rw > 0 else { return BERTScoreValue(precision: 0, recall: 0, f: 0) }  // empty side
@@ -115,25 +136,71 @@ public final class BERTScorer: @unchecked Sendable {
     }
 
     /// One score per hypothesis against its references (the maximum of each of P, R, F over them).
+    /// References come from the cache where they can; every other distinct sentence (by code points) is
+    /// encoded once, all in one length-sorted pass.
     public func score(hypotheses: [String], references: [[String]]) -> [BERTScoreValue] {
         precondition(hypotheses.count == references.count, "one reference list per hypothesis")
-        var sentences: [String] = []
-        var index: [CodePointString: Int] = [:]  // each distinct sentence (by code points) is encoded once
-        for s in hypotheses + references.flatMap({ $0 }) where index[CodePointString(s)] == nil {
-            index[CodePointString(s)] = sentences.count
-            sentences.append(s)
+        let referenceKeys = Set(references.joined().map(CodePointString.init))
+        var embedded = referenceCache.lookup(referenceKeys)
+        var pending: [CodePointString] = []
+        for s in hypotheses + references.joined() {
+            let key = CodePointString(s)
+            if embedded[key] == nil { embedded[key] = TokenEmbeddings(ids: [], vectors: []); pending.append(key) }
         }
-        let embedded = embeddings(sentences)
+        for (key, e) in zip(pending, embeddings(pending.map(\.string))) { embedded[key] = e }
+        referenceCache.insert(pending.filter(referenceKeys.contains).map { ($0, embedded[$0]!) })
         return zip(hypotheses, references).map { h, refs in
             var best = BERTScoreValue(precision: -.infinity, recall: -.infinity, f: -.infinity)
             for r in refs {
-                var s = match(embedded[index[CodePointString(h)]!], embedded[index[CodePointString(r)]!])
+                var s = match(embedded[CodePointString(h)]!, embedded[CodePointString(r)]!)
                 if let (bp, br, bf) = baseline {
                     s = BERTScoreValue(precision: (s.precision - bp) / (1 - bp), recall: (s.recall - br) / (1 - br), f: (s.f - bf) / (1 - bf))
                 }
                 best = BERTScoreValue(precision: max(best.precision, s.precision), recall: max(best.recall, s.recall), f: max(best.f, s.f))
             }
             return refs.isEmpty ? BERTScoreValue(precision: 0, recall: 0, f: 0) : best
+        }
+    }
+}
+
+/// Token embeddings by text, the least recently used dropped once they hold more than `capacityBytes`;
+/// safe to use from several threads (the reward server and training may score concurrently).
+final class EmbeddingCache: @unchecked Sendable {
+    private struct Entry { let value: TokenEmbeddings; var lastUse: Int; let bytes: Int }
+    private let lock = NSLock()
+    private var entries: [CodePointString: Entry] = [:]
+    private var clock = 0, bytes = 0
+    let capacityBytes: Int
+
+    init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
+
+    var count: Int { lock.withLock { entries.count } }
+
+    /// The cached embeddings among `keys`, marked as used.
+    func lookup(_ keys: some Sequence<CodePointString>) -> [CodePointString: TokenEmbeddings] {
+        lock.withLock {
+            clock += 1
+            var found: [CodePointString: TokenEmbeddings] = [:]
+            for key in keys where entries[key] != nil {
+                entries[key]!.lastUse = clock
+                found[key] = entries[key]!.value
+            }
+            return found
+        }
+    }
+
+    func insert(_ items: [(CodePointString, TokenEmbeddings)]) {
+        lock.withLock {
+            clock += 1
+            for (key, value) in items where entries[key] == nil {
+                let size = 4 * (value.vectors.count + value.ids.count) + key.string.utf8.count
+                entries[key] = Entry(value: value, lastUse: clock, bytes: size)
+                bytes += size
+            }
+            while bytes > capacityBytes, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                bytes -= oldest.value.bytes
+                entries[oldest.key] = nil
+            }
         }
     }
 }

@@ -13,63 +13,23 @@
 /// Clipped n-gram matches and totals of one hypothesis, orders 1…4, plus its length and the lengths of
 /// its references.
 public struct NGramStatistics: Sendable, Equatable {
-    public var matches = [Int](repeating: 0, count: 4)
-    public var totals = [Int](repeating: 0, count: 4)
-    public var hypothesisLength = 0
-    public var referenceLengths: [Int] = []
+    public var matches: [Int]
+    public var totals: [Int]
+    public var hypothesisLength: Int
+    public var referenceLengths: [Int]
 
-    init<Token: Hashable>(hypothesis: [Token], references: [[Token]]) {
+    init(hypothesis: TokenList, references: [TokenList]) {
         hypothesisLength = hypothesis.count
         referenceLengths = references.map(\.count)
-        let interned = internTokens([hypothesis] + references)
-        let h = interned[0], refs = interned.dropFirst()
-        for n in 1...4 {
-            let counts = ngramCounts(h, n)
-            var maxReference: [NGram: Int] = [:]
-            for r in refs {
-                for (gram, c) in ngramCounts(r, n) where counts[gram] != nil { maxReference[gram] = max(maxReference[gram] ?? 0, c) }
-            }
-            totals[n - 1] = max(0, h.count - n + 1)
-            matches[n - 1] = counts.reduce(0) { $0 + min($1.value, maxReference[$1.key] ?? 0) }
-        }
+        matches = clippedMatches(hypothesis, references, orders: 4)
+        totals = (1...4).map { max(0, hypothesis.count - $0 + 1) }
     }
-}
-
-/// The token lists with each distinct token replaced by a small integer, so n-grams hash as fixed-size
-/// keys rather than strings.
-func internTokens<Token: Hashable>(_ lists: [[Token]]) -> [[Int32]] {
-    var vocabulary: [Token: Int32] = [:]
-    return lists.map { tokens in
-        tokens.map { t in
-            if let id = vocabulary[t] { return id }
-            let id = Int32(vocabulary.count)
-            vocabulary[t] = id
-            return id
-        }
-    }
-}
-
-/// Up to four token ids (unused positions −1).
-struct NGram: Hashable {
-    var a: Int32, b: Int32, c: Int32, d: Int32
-}
-
-func ngramCounts(_ tokens: [Int32], _ n: Int) -> [NGram: Int] {
-    precondition((1...4).contains(n), "n-grams of order 1…4")
-    var counts: [NGram: Int] = [:]
-    guard tokens.count >= n else { return counts }
-    counts.reserveCapacity(tokens.count - n + 1)
-    for i in 0...(tokens.count - n) {
-        let gram = NGram(a: tokens[i], b: n > 1 ? tokens[i + 1] : -1, c: n > 2 ? tokens[i + 2] : -1, d: n > 3 ? tokens[i + 3] : -1)
-        counts[gram, default: 0] += 1
-    }
-    return counts
 }
 
 /// evaluate-style smoothed sentence BLEU in [0, 1] (BLEUBERI's reward).
 public func bleuSmoothed(hypothesis: String, references: [String]) -> Double {
     let h = tokenize13aBytes(hypothesis)
-    guard !h.isEmpty, !references.isEmpty else { return 0 }
+    guard h.count > 0, !references.isEmpty else { return 0 }
     let stats = NGramStatistics(hypothesis: h, references: references.map(tokenize13aBytes))
     guard let shortest = stats.referenceLengths.min(), shortest > 0 else { return 0 }
     var logSum = 0.0

@@ -42,22 +42,21 @@ public func rougeTokenize(_ text: String, stem: Bool = false) -> [String] {
 }
 
 public func rouge(_ kind: ROUGEKind, hypothesis: String, references: [String], stem: Bool = false) -> ROUGEScore {
-    let interned = internTokens([rougeTokenize(hypothesis, stem: stem)] + references.map { rougeTokenize($0, stem: stem) })
-    let h = interned[0]
+    let h = TokenList(rougeTokenize(hypothesis, stem: stem))
     var best: ROUGEScore?
-    for r in interned.dropFirst() {
+    for reference in references {
+        let r = TokenList(rougeTokenize(reference, stem: stem))
         let s: ROUGEScore
         switch kind {
         case .n(let n):
-            let hc = ngramCounts(h, n), rc = ngramCounts(r, n)
-            let overlap = hc.reduce(0) { $0 + min($1.value, rc[$1.key] ?? 0) }
-            s = ROUGEScore(precision: Double(overlap) / Double(max(1, hc.values.reduce(0, +))),
-                           recall: Double(overlap) / Double(max(1, rc.values.reduce(0, +))))
+            let overlap = Double(clippedMatches(h, [r], orders: n)[n - 1])
+            s = ROUGEScore(precision: overlap / Double(max(1, h.count - n + 1)), recall: overlap / Double(max(1, r.count - n + 1)))
         case .l:
-            if h.isEmpty || r.isEmpty {
+            if h.count == 0 || r.count == 0 {
                 s = ROUGEScore(precision: 0, recall: 0)
             } else {
-                let l = Double(longestCommonSubsequence(h, r))
+                let ids = internAgainstHypothesis(h, [r])
+                let l = Double(longestCommonSubsequence(ids.hypothesis, ids.references[0]))
                 s = ROUGEScore(precision: l / Double(h.count), recall: l / Double(r.count))
             }
         }

@@ -11,6 +11,7 @@ public final class Tensor<Scalar: TensorScalar>: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Scalar>
 
+    @inlinable  // specialised, the fill is a vectorised loop (unspecialised, one witness call per element)
     public init(shape: [Int], repeating value: Scalar = 0) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
@@ -23,6 +24,7 @@ public final class Tensor<Scalar: TensorScalar>: @unchecked Sendable {
         if value == 0 && value.sign == .plus { memset(raw, 0, count * MemoryLayout<Scalar>.stride) } else { pointer.initialize(repeating: value, count: count) }
     }
 
+    @inlinable
     public convenience init(shape: [Int], _ values: [Scalar]) {
         self.init(shape: shape)
         precondition(values.count == count, "\(values.count) values for shape \(shape)")

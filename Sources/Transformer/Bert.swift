@@ -78,8 +78,8 @@ public final class Bert: @unchecked Sendable {
         let x = Tensor<Float>(shape: [B, T, H]), sum = Tensor<Float>(shape: [n, H]), mean = Tensor<Float>(shape: [n])
         let rstd = Tensor<Float>(shape: [n]), q = Tensor<Float>(shape: [n, H]), k = Tensor<Float>(shape: [n, H])
         let v = Tensor<Float>(shape: [n, H]), context = Tensor<Float>(shape: [n, H])
-        let probs = Tensor<Float>(shape: [B, c.heads, T, T]), inner = Tensor<Float>(shape: [n, c.intermediateSize])
-        let activated = Tensor<Float>(shape: [n, c.intermediateSize])
+        // attention runs one sequence at a time, so its probabilities stay in cache
+        let probs = Tensor<Float>(shape: [c.heads, T, T]), inner = Tensor<Float>(shape: [n, c.intermediateSize])
         var mask = [Bool](repeating: false, count: n)
         for (b, s) in sequences.enumerated() {
             for (t, id) in s.enumerated() {
@@ -102,18 +102,21 @@ public final class Bert: @unchecked Sendable {
             apply(layer.query, x.pointer, q.pointer, inputs: H, outputs: H)
             apply(layer.key, x.pointer, k.pointer, inputs: H, outputs: H)
             apply(layer.value, x.pointer, v.pointer, inputs: H, outputs: H)
-            mask.withUnsafeBufferPointer {
-                attentionForward(context.pointer, probs: probs.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-                                 keyMask: $0.baseAddress!, batch: B, queries: T, keys: T, capacity: T, queryHeads: c.heads,
-                                 kvHeads: c.heads, headDim: H / c.heads, causal: false)
+            mask.withUnsafeBufferPointer { mask in
+                for b in 0..<B {
+                    let offset = b * T * H
+                    attentionForward(context.pointer + offset, probs: probs.pointer, q: q.pointer + offset, k: k.pointer + offset,
+                                     v: v.pointer + offset, keyMask: mask.baseAddress! + b * T, batch: 1, queries: T, keys: T,
+                                     capacity: T, queryHeads: c.heads, kvHeads: c.heads, headDim: H / c.heads, causal: false)
+                }
             }
             sum.pointer.update(from: x.pointer, count: n * H)
             apply(layer.output, context.pointer, sum.pointer, inputs: H, outputs: H, accumulate: true)
             layerNorm(layer.attentionNorm)
             apply(layer.intermediate, x.pointer, inner.pointer, inputs: H, outputs: c.intermediateSize)
-            geluForward(activated.pointer, inner.pointer, count: n * c.intermediateSize, approximation: .erf)
+            geluForward(inner.pointer, inner.pointer, count: n * c.intermediateSize, approximation: .erf)
             sum.pointer.update(from: x.pointer, count: n * H)
-            apply(layer.ffnOutput, activated.pointer, sum.pointer, inputs: c.intermediateSize, outputs: H, accumulate: true)
+            apply(layer.ffnOutput, inner.pointer, sum.pointer, inputs: c.intermediateSize, outputs: H, accumulate: true)
             layerNorm(layer.outputNorm)
         }
         return x
