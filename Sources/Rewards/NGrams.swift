@@ -4,6 +4,7 @@
 // so no n-gram is ever hashed as text. Only the hypothesis's n-grams get ids: a reference n-gram the
 // hypothesis lacks can match nothing, so it is −1 and never counted.
 import Foundation
+import Tensor
 
 /// Tokens as byte ranges of one buffer. Tokens compare by their bytes, as Python compares str code points.
 struct TokenList {
@@ -23,12 +24,6 @@ struct TokenList {
             ranges.append(start..<bytes.count)
         }
     }
-}
-
-@inline(__always) func fnv1a(_ p: UnsafePointer<UInt8>, _ count: Int) -> UInt64 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for i in 0..<count { h = (h ^ UInt64(p[i])) &* 0x100_0000_01b3 }
-    return h
 }
 
 /// Open addressing (linear probing, power-of-two size) from the hypothesis's tokens to dense ids.
@@ -53,7 +48,7 @@ private struct TokenIDs: ~Copyable {
     /// The id of `bytes[range]` (a token of the hypothesis `h`), new if unseen when `insert`, else −1.
     mutating func id(_ p: UnsafePointer<UInt8>, _ range: Range<Int>, in h: UnsafePointer<UInt8>, hypothesis ranges: UnsafePointer<Range<Int>>,
                      index: Int, insert: Bool) -> Int32 {
-        let length = range.count, hash = fnv1a(p + range.lowerBound, length)
+        let length = range.count, hash = fnv1a(UnsafeRawBufferPointer(start: p + range.lowerBound, count: length))
         var slot = Int(truncatingIfNeeded: hash) & mask
         while first[slot] >= 0 {
             let other = ranges[Int(first[slot])]
