@@ -6,9 +6,10 @@ is compared with (the Swift side's --weights)."""
 import argparse
 import json
 import resource
-import time
 
 import llama_cpp
+
+from _timing import median_rate
 
 PROMPT = "Write a short story about a cat who learns to fly."
 # SmolLM2's ChatML template with its default system message, as the Swift side renders it.
@@ -37,14 +38,9 @@ def main():
                 break
         return count
 
-    body()
-    values = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        units = body()
-        values.append(units / (time.perf_counter() - start))
+    value = median_rate(lambda _: body(), args.repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
-    print(json.dumps({"bench": f"decode-200-{args.weights}", "unit": "tok/s", "value": sorted(values)[len(values) // 2],
+    print(json.dumps({"bench": f"decode-200-{args.weights}", "unit": "tok/s", "value": value,
                       "peak_rss_gb": peak}), flush=True)
     llm.close()  # now, not in a destructor at interpreter exit (which llama-cpp-python 0.3.36 gets wrong)
 

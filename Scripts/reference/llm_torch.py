@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import resource
-import time
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -15,20 +14,12 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from _timing import median_rate
+
 PROMPTS = ["Write a short story about a cat who learns to fly.", "List three primary colors.",
            "Explain photosynthesis in one sentence.", "What is 12 times 12?",
            "Translate 'good morning' into French.", "Give me a recipe for pancakes.",
            "Why is the sky blue?", "Describe a sunset over the ocean."]
-
-
-def timed(body, repeats):
-    body(-1)
-    values = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        units = body(i)
-        values.append(units / (time.perf_counter() - start))
-    return sorted(values)[len(values) // 2]
 
 
 def main():
@@ -62,7 +53,7 @@ def main():
                 with torch.no_grad():
                     model.generate(**inputs, max_new_tokens=128, min_new_tokens=128, do_sample=False)
                 return 128
-            report("decode", "tok/s", timed(body, args.repeats))
+            report("decode", "tok/s", median_rate(body, args.repeats))
         elif case == "rollouts":
             tokenizer.padding_side = "left"
             texts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
@@ -75,7 +66,7 @@ def main():
                     model.generate(**batch, max_new_tokens=128, min_new_tokens=128, do_sample=True, temperature=1.0,
                                    top_k=0, top_p=1.0)
                 return 8 * 128
-            report("rollouts", "tok/s", timed(body, args.repeats))
+            report("rollouts", "tok/s", median_rate(body, args.repeats))
         elif case == "score":
             ids = torch.tensor([corpus_ids[i * 256:(i + 1) * 256] for i in range(8)])
 
@@ -84,7 +75,7 @@ def main():
                     logits = model(ids).logits[:, :-1]
                     torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])
                 return 8 * 256
-            report("score", "tok/s", timed(body, args.repeats))
+            report("score", "tok/s", median_rate(body, args.repeats))
         elif case == "train":
             ids = torch.tensor([corpus_ids[i * 256:(i + 1) * 256] for i in range(4)])
             model.train()
@@ -96,7 +87,7 @@ def main():
                 loss.backward()
                 optimizer.step()
                 return 4 * 256
-            report("train", "tok/s", timed(body, args.repeats))
+            report("train", "tok/s", median_rate(body, args.repeats))
             model.eval()
         elif case == "bpe":
             backend = tokenizer.backend_tokenizer
@@ -105,7 +96,7 @@ def main():
             def body(i):
                 backend.encode(corpus, add_special_tokens=False)
                 return size
-            report("bpe", "MB/s", timed(body, args.repeats) / 1e6)
+            report("bpe", "MB/s", median_rate(body, args.repeats) / 1e6)
         else:
             raise SystemExit(f"unknown case {case}")
 

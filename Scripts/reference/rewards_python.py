@@ -5,7 +5,6 @@ Prints {"bench", "unit", "value"} lines."""
 import argparse
 import json
 import os
-import time
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -16,6 +15,7 @@ import sacrebleu
 import torch
 from rouge_score import rouge_scorer
 
+from _timing import median_rate
 from evaluate_bleu import evaluate_bleu
 
 
@@ -33,13 +33,8 @@ def main():
     hyps, refs = [r["hypothesis"] for r in rows], [r["reference"] for r in rows]
 
     def report(name, unit, body):
-        body()
-        values = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            units = body()
-            values.append(units / (time.perf_counter() - start))
-        print(json.dumps({"bench": name, "unit": unit, "value": sorted(values)[len(values) // 2]}), flush=True)
+        value = median_rate(lambda _: body(), args.repeats)
+        print(json.dumps({"bench": name, "unit": unit, "value": value}), flush=True)
 
     # RL: one reward call per step of 4 prompts x 8 samples
     rl = [json.loads(line) for line in open(args.rl_pairs)] if args.rl_pairs else []
