@@ -9,12 +9,12 @@ import Transformer
 /// {"bench": CASE, "unit": ..., "value": ..., "peak_rss_gb": ...}.
 struct LLMBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "llm", abstract: "Decode, rollouts, log-prob scoring, a training step and BPE encoding on SmolLM2.")
+        commandName: "llm", abstract: "Decode, rollouts, RL rollouts, log-prob scoring, a training step and BPE encoding on SmolLM2.")
 
     @Option(help: "OpenBLAS threads, and the quantized products'.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "The GGUF file.") var model = ".assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
     @Option(help: "English text for BPE and for the scoring/training tokens.") var text: String
-    @Option(help: "Comma-separated cases.") var cases = "decode,rollouts,score,train,bpe"
+    @Option(help: "Comma-separated cases.") var cases = "decode,rollouts,rl-rollouts,score,train,bpe"
     @Option(help: "Timed repetitions per case (median reported).") var repeats = 3
     @Option(help: "Weights generation multiplies by: native, q8_0 or f32.") var weights = "f32"
 
@@ -59,6 +59,16 @@ struct LLMBench: ParsableCommand {
                     _ = try llama.generate(prompts: prompts, maxNewTokens: 128, sampling: SamplingConfig(temperature: 1),
                                        stopTokens: [], rngs: &rngs)
                     return 8 * 128
+                })
+            case "rl-rollouts":  // 4 prompts × 8 samples × 128 sampled tokens at T = 1: an RL step's sampling
+                let prompts = ["Write a short story about a cat who learns to fly.", "List three primary colors.",
+                               "Explain photosynthesis in one sentence.", "What is 12 times 12?"].map(chat)
+                let rows = prompts.flatMap { [[Int32]](repeating: $0, count: 8) }
+                report("rl-rollouts", "tok/s", try timed { i in
+                    var rngs = rows.indices.map { Xoshiro256(seed: UInt64(i + 1), stream: "sampling/\($0)") }
+                    _ = try llama.generate(prompts: rows, maxNewTokens: 128, sampling: SamplingConfig(temperature: 1),
+                                           stopTokens: [], rngs: &rngs)
+                    return rows.count * 128
                 })
             case "score":  // log-probs of 8 × 256 tokens, no gradient
                 let batch = TokenBatch(leftPadding: (0..<8).map { Array(corpusIDs[$0 * 256..<($0 + 1) * 256]) })

@@ -27,7 +27,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", default=".assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     p.add_argument("--text", required=True)
-    p.add_argument("--cases", default="decode,rollouts,score,train,bpe")
+    p.add_argument("--cases", default="decode,rollouts,rl-rollouts,score,train,bpe")
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -67,6 +67,19 @@ def main():
                                    top_k=0, top_p=1.0)
                 return 8 * 128
             report("rollouts", "tok/s", median_rate(body, args.repeats))
+        elif case == "rl-rollouts":
+            tokenizer.padding_side = "left"
+            texts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
+                     for q in PROMPTS[:4]]
+            batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+
+            def body(i):
+                torch.manual_seed(i + 1)
+                with torch.no_grad():
+                    model.generate(**batch, max_new_tokens=128, min_new_tokens=128, do_sample=True, temperature=1.0,
+                                   top_k=0, top_p=1.0, num_return_sequences=8)
+                return 32 * 128
+            report("rl-rollouts", "tok/s", median_rate(body, args.repeats))
         elif case == "score":
             ids = torch.tensor([corpus_ids[i * 256:(i + 1) * 256] for i in range(8)])
 

@@ -24,19 +24,23 @@ public func attentionForward<S: TensorScalar>(
     let group = queryHeads / kvHeads, first = Tk - Tq
     let ldq = queryHeads * D, ldkv = kvHeads * D
     let scale = 1 / S.sqrt(S(D))
+    // A decoding step (one query) takes the heads of a key-value group together: their queries are
+    // adjacent rows, so scores and outputs are one [group, Tk] and one [group, D] product per group
+    // instead of one matrix-vector product per head. Otherwise one head at a time, [Tq, Tk].
+    let headsPerProduct = Tq == 1 ? group : 1, rows = Tq == 1 ? group : Tq, ld = Tq == 1 ? D : ldq
     for b in 0..<batch {
         let mask = keyMask.map { $0 + b * C }
-        for h in 0..<queryHeads {
+        for h in stride(from: 0, to: queryHeads, by: headsPerProduct) {
             let g = h / group
             let qh = q + b * Tq * ldq + h * D
             let kg = k + b * C * ldkv + g * D, vg = v + b * C * ldkv + g * D
             let p = probs + (b * queryHeads + h) * Tq * Tk
-            // scores [Tq, Tk] = scale · q_h [Tq, D] · k_gᵀ
+            // scores [rows, Tk] = scale · q [rows, D] · k_gᵀ
             S.gemm(
-                transA: false, transB: true, m: Tq, n: Tk, k: D, alpha: scale,
-                a: qh, lda: ldq, b: kg, ldb: ldkv, beta: 0, c: p, ldc: Tk)
-            for i in 0..<Tq {
-                let row = p + i * Tk, last = causal ? first + i : Tk - 1
+                transA: false, transB: true, m: rows, n: Tk, k: D, alpha: scale,
+                a: qh, lda: ld, b: kg, ldb: ldkv, beta: 0, c: p, ldc: Tk)
+            for r in 0..<rows {
+                let row = p + r * Tk, i = Tq == 1 ? 0 : r, last = causal ? first + i : Tk - 1
                 var m = -S.infinity
                 for j in 0...last where mask?[j] ?? true { m = max(m, row[j]) }
                 guard m > -S.infinity else {
@@ -53,10 +57,10 @@ public func attentionForward<S: TensorScalar>(
                 for j in 0...last { row[j] *= inv }
                 (row + last + 1).update(repeating: 0, count: Tk - last - 1)
             }
-            // out_h [Tq, D] = probs [Tq, Tk] · v_g [Tk, D]
+            // out [rows, D] = probs [rows, Tk] · v_g [Tk, D]
             S.gemm(
-                transA: false, transB: false, m: Tq, n: D, k: Tk, alpha: 1,
-                a: p, lda: Tk, b: vg, ldb: ldkv, beta: 0, c: out + b * Tq * ldq + h * D, ldc: ldq)
+                transA: false, transB: false, m: rows, n: D, k: Tk, alpha: 1,
+                a: p, lda: Tk, b: vg, ldb: ldkv, beta: 0, c: out + b * Tq * ldq + h * D, ldc: ld)
         }
     }
 }

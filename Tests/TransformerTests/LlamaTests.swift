@@ -152,4 +152,23 @@ struct TinyLlamaTests {
         let otherStop = free[1].tokens.firstIndex(of: stop).map { $0 + 1 } ?? free[1].tokens.count
         #expect(stopped[1].tokens == Array(free[1].tokens.prefix(otherStop)))
     }
+
+    /// Identical prompts share one prefill and stopped sequences leave the batch: neither may change what
+    /// any sequence samples. Each row of a batch with repeated prompts and early stops must equal that row
+    /// generated alone from its own stream (log-probs to rounding: other batch shapes).
+    @Test func sharedPrefillAndDroppingFinishedRowsChangeNoSequence() throws {
+        let m = model(seed: 4), prompts = [sequences[0], sequences[1], sequences[0], sequences[0], sequences[1]]
+        let sampling = SamplingConfig(temperature: 1), stop: [Int32] = [3, 17]
+        func stream(_ b: Int) -> Xoshiro256 { Xoshiro256(seed: 8, stream: "sampling/\(b)") }
+        var rngs = prompts.indices.map(stream)
+        let together = try m.generate(prompts: prompts, maxNewTokens: 12, sampling: sampling, stopTokens: stop, rngs: &rngs)
+        #expect(together.contains { $0.stopped && $0.tokens.count < 12 } && together.contains { !$0.stopped },
+                "the case needs rows that stop early and rows that run to the limit: \(together.map(\.tokens.count))")
+        for (b, prompt) in prompts.enumerated() {
+            var alone = [stream(b)]
+            let single = try m.generate(prompts: [prompt], maxNewTokens: 12, sampling: sampling, stopTokens: stop, rngs: &alone)[0]
+            #expect(single.tokens == together[b].tokens && single.stopped == together[b].stopped, "row \(b)")
+            #expect(zip(single.logProbs, together[b].logProbs).allSatisfy { abs($0 - $1) < 1e-5 }, "row \(b)")
+        }
+    }
 }

@@ -125,9 +125,12 @@ struct QuantizedGenerationTests {
     /// Logits of every slot of `tokens` through the KV-cached path, with the model's inference weights.
     func cachedLogits(_ m: Llama, _ tokens: [Int32]) -> [Float] {
         let cache = KVCache(m.config, batch: 1, capacity: tokens.count)
-        let normed = m.forwardCached(tokens: tokens, positions: tokens.indices.map(Int32.init), mask: tokens.map { _ in true },
-                                     slots: tokens.count, cache: cache, allSlots: true, quantized: m.inference)
-        return m.headLogits(normed, rows: tokens.count, quantized: m.inference).array
+        let buffers = InferenceBuffers(m.config, rows: tokens.count, batch: 1, queries: tokens.count, keys: tokens.count,
+                                       logitRows: tokens.count)
+        m.forwardCached(tokens: tokens, positions: tokens.indices.map(Int32.init), mask: tokens.map { _ in true },
+                        slots: tokens.count, cache: cache, buffers: buffers, allSlots: true, quantized: m.inference)
+        m.headLogits(buffers, rows: tokens.count, quantized: m.inference)
+        return buffers.logits.array
     }
 
     /// q8_0 decoding follows the fp32 model: logits within 2 % of their range at every step (teacher-
