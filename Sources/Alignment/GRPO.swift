@@ -4,7 +4,8 @@
 //   Â_i   = (r_i − mean_G r) / (std_G r + 1e-4)       unbiased std; `scaleRewards` batch: the step's std; none: no division
 //   ρ_it  = exp(ℓ_it − ℓold_it)
 //   D_it  = exp(ℓref_it − ℓ_it) − (ℓref_it − ℓ_it) − 1     k3 estimate of KL(π_θ ‖ π_ref)
-//   l_it  = −min(ρ Â_i, clip(ρ, 1 − ε, 1 + ε_high) Â_i) + β D_it
+//   l_it  = −τ_it min(ρ Â_i, clip(ρ, 1 − ε, 1 + ε_high) Â_i) + β D_it
+//           τ_it: the truncated importance weight of a sampler with other weights (1 when it has the trainer's)
 //   L     = Σ_i w_i Σ_t l_it, with w_i by `aggregation`:
 //     bnpo     1 / (groups · tokens of i's group)    TRL 0.17: Σ M·l / Σ M per micro-batch, a micro-batch being
 //                                                    one prompt's group (BLEUBERI: 8 per device), averaged over groups
@@ -82,8 +83,9 @@ public struct GRPOObjective: PolicyObjective {
             let clipped = min(max(ratio, 1 - epsilon), 1 + epsilonHigh)
             // −min(ρA, clip(ρ)A): the clipped branch is constant in ℓ, so it passes no gradient.
             let unclippedWins = ratio * a <= clipped * a
-            var value = -min(ratio * a, clipped * a)
-            var grad = unclippedWins ? -ratio * a : 0
+            let tau = terms.importanceWeight(t)  // the sampler correction scales the policy term only
+            var value = -min(ratio * a, clipped * a) * tau
+            var grad = unclippedWins ? -ratio * a * tau : 0
             if !unclippedWins { out.clippedTokens += 1 }
             if let reference = terms.referenceLogProbs {
                 let delta = Double(reference[t]) - l, e = exp(delta)

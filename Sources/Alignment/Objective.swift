@@ -21,14 +21,22 @@ public struct CompletionTerms: Sendable {
     public var advantage: Double
     /// w_i: the aggregation's weight of this completion's token sum.
     public var weight: Double
+    /// Per-token weights of the policy term (not of a KL term): the truncated importance ratios
+    /// min(π_old/π_sampler, C) that correct for a sampler whose weights differ from the trainer's; nil: 1.
+    public var importanceWeights: [Double]?
 
-    public init(logProbs: [Float], oldLogProbs: [Float], referenceLogProbs: [Float]?, advantage: Double, weight: Double) {
+    public init(logProbs: [Float], oldLogProbs: [Float], referenceLogProbs: [Float]?, advantage: Double, weight: Double,
+                importanceWeights: [Double]? = nil) {
         self.logProbs = logProbs
         self.oldLogProbs = oldLogProbs
         self.referenceLogProbs = referenceLogProbs
         self.advantage = advantage
         self.weight = weight
+        self.importanceWeights = importanceWeights
     }
+
+    /// The importance weight of token t (1 without a correction).
+    @inline(__always) func importanceWeight(_ t: Int) -> Double { importanceWeights?[t] ?? 1 }
 }
 
 /// One completion's contribution to the loss.
@@ -64,13 +72,20 @@ extension PolicyObjective {
     public func advantages(_ rewards: [[Double]], components: [String: [[Double]]]) throws -> [[Double]] { advantages(rewards) }
 }
 
-/// REINFORCE with a fixed advantage per completion: l_t = −A·ℓ_t (RefAlign, RLOO). Its value is the
-/// weighted negative advantage-weighted sequence log-prob; its gradient −w·A on every token.
+/// REINFORCE with a fixed advantage per completion: l_t = −A·τ_t·ℓ_t (RefAlign, RLOO), τ_t the importance
+/// weight (1 without a correction). Its value is the weighted negative advantage-weighted sequence
+/// log-prob; its gradient −w·A·τ_t on token t.
 func reinforceLoss(_ terms: CompletionTerms) -> CompletionLoss {
-    let sum = terms.logProbs.reduce(0.0) { $0 + Double($1) }
-    let g = Float(-terms.advantage * terms.weight)
-    return CompletionLoss(loss: -terms.advantage * terms.weight * sum,
-                          dLogProbs: [Float](repeating: g, count: terms.logProbs.count))
+    let scale = -terms.advantage * terms.weight
+    var out = CompletionLoss(loss: 0, dLogProbs: [Float](repeating: Float(scale), count: terms.logProbs.count))
+    var sum = 0.0
+    for (t, l) in terms.logProbs.enumerated() {
+        let tau = terms.importanceWeight(t)
+        sum += tau * Double(l)
+        if terms.importanceWeights != nil { out.dLogProbs[t] = Float(scale * tau) }
+    }
+    out.loss = scale * sum
+    return out
 }
 
 /// Weights of a per-completion aggregation, the same for every completion of a group.

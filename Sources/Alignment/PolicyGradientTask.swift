@@ -4,6 +4,13 @@
 // its per-token log-probs by the objective. Rollouts, rewards and advantages of the whole step are fixed
 // before the first micro-batch, so `microBatch` changes memory and speed, never the samples.
 //
+// Sampling from quantized weights (`rolloutWeights` q8_0): the fp32 master weights are re-quantized
+// before each sampled batch and the sampler multiplies by the copy; the loss always recomputes the
+// log-probs with the fp32 training forward. The step logs how far the two disagree (mean |Δ log p| and
+// a k3 estimate of KL(sampler ‖ trainer) per token) and can correct for it with truncated importance
+// weights min(π_old/π_sampler, C) on the policy term (TRL's vllm_importance_sampling_correction, its
+// token_truncate mode).
+//
 // Memory: a micro-batch holds its own activations and attention probabilities; the LM head runs in
 // row chunks over completion rows only (`Llama.tokenLogProbs`); the reference policy holds weights only.
 import Foundation
@@ -28,9 +35,15 @@ public struct PolicyGradientConfig: Codable, Sendable, Equatable {
     /// μ: optimizer steps per sampled batch (each step after the first is off-policy: ratios and
     /// clipping become active). The data order advances every step; a batch uses its first step's prompts.
     public var iterations: Int
+    /// The matrices the sampler multiplies by: f32 (the trainer's own) or q8_0, re-quantized each batch.
+    public var rolloutWeights: WeightMode
+    /// C of the truncated importance-sampling correction of the sampler's weights; nil: none.
+    public var importanceSamplingCap: Double?
 
     public init(samples: Int, maxNewTokens: Int, maxPromptTokens: Int = 512, sampling: SamplingConfig, microBatch: Int = 4,
-                logReferenceKL: Bool = false, iterations: Int = 1) {
+                logReferenceKL: Bool = false, iterations: Int = 1, rolloutWeights: WeightMode = .f32, importanceSamplingCap: Double? = nil) {
+        self.rolloutWeights = rolloutWeights
+        self.importanceSamplingCap = importanceSamplingCap
         self.samples = samples
         self.maxNewTokens = maxNewTokens
         self.maxPromptTokens = maxPromptTokens
@@ -62,6 +75,12 @@ public final class PolicyGradientTask: TrainingTask {
                 similarity: any Reward, config: PolicyGradientConfig, seed: UInt64) throws {
         guard config.samples >= 1, config.maxNewTokens >= 1, config.microBatch >= 1, config.iterations >= 1 else {
             throw TrainingError("samples, max new tokens, micro-batch and iterations must be at least 1")
+        }
+        guard config.rolloutWeights != .native else {
+            throw TrainingError("rollout weights native would sample from the model file's blocks, not from the policy being trained (use q8_0 or f32)")
+        }
+        if let cap = config.importanceSamplingCap, !(cap > 0 && cap.isFinite) {
+            throw TrainingError("importance-sampling cap \(cap) is not a positive finite number")
         }
         self.policy = policy
         self.format = format
@@ -95,7 +114,7 @@ public final class PolicyGradientTask: TrainingTask {
         let referenceLogProbs: [[Float]]?
         /// π_old's log-probs from the inference path (bitwise the training forward's), when μ > 1.
         let oldLogProbs: [[Float]]?
-        let seconds: (sample: Double, reward: Double, reference: Double)
+        let seconds: (requantize: Double, sample: Double, reward: Double, reference: Double)
     }
     private var current: SampledBatch?
 
@@ -110,7 +129,8 @@ public final class PolicyGradientTask: TrainingTask {
         }
         let b = current!
         let clock = Stopwatch()
-        var loss = 0.0, klSum = 0.0, entropySum = 0.0, clipped = 0, tokens = 0, mismatch = 0.0
+        var loss = 0.0, klSum = 0.0, entropySum = 0.0, clipped = 0, tokens = 0
+        var mismatch = 0.0, samplerKL = 0.0, importanceSum = 0.0, truncatedTokens = 0
         for start in stride(from: 0, to: b.items.count, by: config.microBatch) {
             let part = Array(b.items[start..<min(start + config.microBatch, b.items.count)])
             let (tokenBatch, targets, spans) = sequences(part, b.groups)
@@ -120,15 +140,23 @@ public final class PolicyGradientTask: TrainingTask {
             for (k, (item, span)) in zip(part, spans).enumerated() {
                 let completion = b.groups[item.group].completions[item.sample]
                 let logProbs = Array(lp[span]), reference = b.referenceLogProbs?[start + k]
+                let old = b.oldLogProbs?[start + k] ?? logProbs
+                // δ_t = log π_old − log π_sampler of each sampled token: 0 when the sampler has the trainer's weights
+                let delta = zip(old, completion.samplingLogProbs).map { Double($0) - Double($1) }
+                mismatch += delta.reduce(0.0) { $0 + abs($1) }
+                samplerKL += delta.reduce(0.0) { $0 + k3($1) }
+                let importance = config.importanceSamplingCap.map { truncatedImportanceWeights(delta: delta, cap: $0) }
+                importanceSum += importance?.reduce(0, +) ?? 0
+                truncatedTokens += importance?.filter { $0 == config.importanceSamplingCap }.count ?? 0
                 let out = objective.loss(CompletionTerms(
-                    logProbs: logProbs, oldLogProbs: b.oldLogProbs?[start + k] ?? logProbs, referenceLogProbs: reference,
-                    advantage: b.advantages[item.group][item.sample], weight: b.weights[item.group][item.sample]))
+                    logProbs: logProbs, oldLogProbs: old, referenceLogProbs: reference,
+                    advantage: b.advantages[item.group][item.sample], weight: b.weights[item.group][item.sample],
+                    importanceWeights: importance))
                 for (t, d) in zip(span, out.dLogProbs) { dLogProb[t] = d }
                 loss += out.loss
                 clipped += out.clippedTokens
                 klSum += reference.map { ref in zip(logProbs, ref).reduce(0.0) { $0 + k3(Double($1.1) - Double($1.0)) } } ?? 0
                 entropySum += entropy[span].reduce(0.0) { $0 + Double($1) }
-                mismatch += zip(logProbs, completion.samplingLogProbs).reduce(0.0) { $0 + abs(Double($1.0) - Double($1.1)) }
                 tokens += span.count
             }
             try policy.backward(acts, targets: targets, dLogProb: dLogProb, temperature: config.temperature)
@@ -160,7 +188,11 @@ public final class PolicyGradientTask: TrainingTask {
             Metric("zero_spread_fraction", Double(b.rewards.filter { Set($0).count == 1 }.count) / Double(b.rewards.count)),
             Metric("clip_fraction", Double(clipped) / perToken),
             Metric("sampler_logprob_mismatch", mismatch / perToken),
+            Metric("sampler_kl", samplerKL / perToken),
+            Metric("importance_weight_mean", config.importanceSamplingCap == nil ? .nan : importanceSum / perToken),
+            Metric("importance_truncated_fraction", config.importanceSamplingCap == nil ? .nan : Double(truncatedTokens) / perToken),
             // A batch's sampling, reward and reference time is charged to the step that sampled it.
+            Metric("requantize_seconds", fresh ? b.seconds.requantize : 0),
             Metric("sample_seconds", fresh ? b.seconds.sample : 0), Metric("reward_seconds", fresh ? b.seconds.reward : 0),
             Metric("reference_seconds", fresh ? b.seconds.reference : 0), Metric("update_seconds", updateSeconds),
         ]
@@ -179,9 +211,15 @@ public final class PolicyGradientTask: TrainingTask {
 
     func sampleBatch(step: Int, examples batch: [Int], progress: @escaping (PhaseProgress) -> Void) throws -> SampledBatch {
         let clock = Stopwatch()
+        var requantizeSeconds = 0.0
+        if config.rolloutWeights != .f32 {
+            try policy.useInferenceWeights(config.rolloutWeights)  // a fresh copy of the weights just updated
+            requantizeSeconds = clock.lap()
+        }
         let groups = try sampler.sample(
             policy: policy, prompts: batch.map { ($0, prompts[$0]) }, samples: config.samples, seed: seed, purpose: "rollout",
             step: step, onToken: { progress(PhaseProgress(step: step, phase: "sampling", done: $0, total: $1)) })
+        if config.rolloutWeights != .f32 { try policy.useInferenceWeights(.f32) }  // stale after the update; display samples use fp32
         let sampleSeconds = clock.lap()
 
         let scored = try reward.score(groups.flatMap { g in
@@ -211,7 +249,7 @@ public final class PolicyGradientTask: TrainingTask {
             advantages: try objective.advantages(rewards, components: Dictionary(scored.components.map { ($0.name, regroup($0.values, like: groups)) }, uniquingKeysWith: { first, _ in first })),
             weights: objective.weights(lengths: groups.map { $0.completions.map(\.tokens.count) }, maxNewTokens: config.maxNewTokens),
             items: items, referenceLogProbs: referenceLogProbs, oldLogProbs: oldLogProbs,
-            seconds: (sampleSeconds, rewardSeconds, clock.lap()))
+            seconds: (requantizeSeconds, sampleSeconds, rewardSeconds, clock.lap()))
     }
 
     /// Prompt + completion sequences of some completions with targets on their completion rows.
@@ -232,6 +270,10 @@ public final class PolicyGradientTask: TrainingTask {
         return [SampleRow(prompt: examples[0].promptText, completion: completion.text, reward: score.scores[0])]
     }
 }
+
+/// τ_t = min(exp(δ_t), C) for δ_t = log π_old − log π_sampler of each sampled token: TRL's
+/// token_truncate importance ratio (no lower bound).
+public func truncatedImportanceWeights(delta: [Double], cap: Double) -> [Double] { delta.map { min(exp($0), cap) } }
 
 /// k3 estimate of KL(π ‖ π_ref) from δ = ℓref − ℓ: e^δ − δ − 1.
 @inline(__always) func k3(_ delta: Double) -> Double { exp(delta) - delta - 1 }

@@ -70,6 +70,12 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
     public var checkpointEvery: Int
     public var sampleEvery: Int
     public var seed: UInt64
+    // Optional fields: absent from a run's stored configuration (and its hash) unless set.
+    /// The matrices the sampler multiplies by (refalign, grpo, rloo): f32 (nil) or q8_0, re-quantized each batch.
+    public var rolloutWeights: WeightMode?
+    /// C of the truncated importance-sampling correction of the sampler's weights (nil: off).
+    public var importanceSamplingCap: Double?
+    static let optionalFields: Set<String> = ["rolloutWeights", "importanceSamplingCap"]
 
     /// Each method's defaults. GRPO's are BLEUBERI's (TRL 0.17): G = 8, β = 0.04, bnpo, group scaling,
     /// T = 0.9, top-k 50, LR 1e-6 with 5 % warm-up, grad-norm clip 0.2. RefAlign's: K = 2, T = 1,
@@ -104,7 +110,9 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
         var object = try JSONSerialization.jsonObject(with: encoder.encode(try defaults(method: method))) as! [String: Any]
         func overlay(_ fields: [String: Any], from source: String) throws {
             for (key, value) in fields {
-                guard object[key] != nil || key == "rewardOptions" else { throw TrainingError("\(source): unknown field \"\(key)\"") }
+                guard object[key] != nil || key == "rewardOptions" || optionalFields.contains(key) else {
+                    throw TrainingError("\(source): unknown field \"\(key)\"")
+                }
                 object[key] = value
             }
         }
@@ -136,6 +144,11 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
         try check(labelSmoothing >= 0 && labelSmoothing < 0.5, "label smoothing must be in [0, 0.5)")
         try check(safetyWeight >= 0 && confidenceAlpha >= 0, "safety weight and confidence α must be ≥ 0")
         try check((safetyWeight == 0 && confidenceAlpha == 0) || method == "refalign", "--safety and --confidence extend refalign only")
+        let samplesPolicy = ["refalign", "grpo", "rloo"].contains(method)
+        try check((rolloutWeights ?? .f32) == .f32 || samplesPolicy, "--rollout-weights applies to refalign, grpo and rloo")
+        try check(rolloutWeights != .native, "--rollout-weights native would sample from the file's blocks, not the policy being trained (q8_0 or f32)")
+        try check(importanceSamplingCap.map { $0 > 0 && $0.isFinite && samplesPolicy } ?? true,
+                  "--importance-sampling-cap must be positive and finite, and applies to refalign, grpo and rloo")
         try check(iterations >= 1 && (checkpointEvery % iterations == 0), "iterations μ ≥ 1, and checkpoint-every a multiple of μ (a checkpoint inside a sampled batch could not resume it)")
     }
 }
@@ -323,7 +336,8 @@ public enum AlignmentJob {
                 policy: policy, format: format, examples: examples, objective: try objective(c), similarity: similarity!,
                 config: PolicyGradientConfig(
                     samples: c.samples, maxNewTokens: c.maxNewTokens, maxPromptTokens: c.maxPromptTokens, sampling: sampling,
-                    microBatch: c.microBatch, logReferenceKL: c.logReferenceKL, iterations: c.iterations),
+                    microBatch: c.microBatch, logReferenceKL: c.logReferenceKL, iterations: c.iterations,
+                    rolloutWeights: c.rolloutWeights ?? .f32, importanceSamplingCap: c.importanceSamplingCap),
                 seed: c.seed)
         }
         let loop = TrainerConfig(

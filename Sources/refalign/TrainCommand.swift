@@ -58,6 +58,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "GRPO's ε (lower clip).") var epsilon: Double?
     @Option(help: "GRPO's ε_high (upper clip; DAPO's clip-higher).") var epsilonHigh: Double?
     @Flag(help: "Log KL to the initial policy for methods without a KL term (scores a frozen copy each step).") var logKL = false
+    @Option(help: "Weights the sampler multiplies by (refalign, grpo, rloo): f32, or q8_0 re-quantized from the fp32 weights before each batch (the loss always recomputes log-probs in fp32; /train logs the mismatch).") var rolloutWeights: String?
+    @Option(help: "C of the truncated importance-sampling correction for a sampler with other weights: each token's policy term × min(π/π_sampler, C) (off by default).") var importanceSamplingCap: Double?
     @Option(help: "DPO pairs: reference-vs-sample, best-vs-worst or data.") var pairs: String?
     @Option(help: "DPO loss: sigmoid or ipo.") var dpoLoss: String?
     @Option(help: "Label smoothing ε (cDPO; SimPO).") var labelSmoothing: Double?
@@ -86,7 +88,7 @@ struct TrainCommand: ParsableCommand {
             ("lengthConstant", lengthConstant), ("aggregation", aggregation), ("scaleRewards", scaleRewards),
             ("microBatch", microBatch), ("iterations", iterations), ("epsilon", epsilon), ("epsilonHigh", epsilonHigh),
             ("logReferenceKL", logKL ? true : nil), ("pairs", pairs), ("dpoLoss", dpoLoss), ("labelSmoothing", labelSmoothing),
-            ("gamma", gamma), ("evalData", evalData), ("evalEvery", evalEvery), ("seed", seed), ("checkpointEvery", checkpointEvery), ("sampleEvery", sampleEvery),
+            ("gamma", gamma), ("rolloutWeights", rolloutWeights), ("importanceSamplingCap", importanceSamplingCap), ("evalData", evalData), ("evalEvery", evalEvery), ("seed", seed), ("checkpointEvery", checkpointEvery), ("sampleEvery", sampleEvery),
         ]
         for case let (key, value?) in given { overrides[key] = value }
         if safety { overrides["safetyWeight"] = safetyWeight }

@@ -11,7 +11,7 @@ import Rewards
 /// End-to-end alignment runs on the tiny model (SmolLM2's tokenizer, random 2-layer Llama), BLEU reward.
 @Suite("Alignment runs on the tiny model", .serialized)
 struct AlignmentRunTests {
-    static let timings: Set<String> = ["sample_seconds", "reward_seconds", "reference_seconds", "update_seconds", "step_seconds",
+    static let timings: Set<String> = ["requantize_seconds", "sample_seconds", "reward_seconds", "reference_seconds", "update_seconds", "step_seconds",
                                        "tokens_per_second", "wall_time"]
 
     /// Four MT-Bench prompts with short references, written to a temporary file.
@@ -107,6 +107,39 @@ struct AlignmentRunTests {
         let clip = t.train["clip_fraction"]!
         #expect(clip[0] == 0 && clip[2] == 0, "the first update of a batch is on-policy")
         #expect(clip[1] > 0 || clip[3] > 0, "the second update of a batch clips some ratios")
+    }
+
+    /// Rollouts from q8_0 weights: the loss still takes the fp32 log-probs, and /train shows how far the
+    /// sampler's disagree (with f32 rollouts only the sampler/trainer rounding), the truncated importance
+    /// weights when the correction is on, and the copy is dropped after sampling (display samples are f32).
+    @Test func quantizedRolloutsLogTheirMismatch() throws {
+        let data = try Self.dataFile()
+        let f32 = try Self.run(Self.config("grpo", data: data))
+        var c = try Self.config("grpo", data: data)
+        c.rolloutWeights = .q8_0
+        c.importanceSamplingCap = 2
+        let q8 = try Self.run(c)
+        let exact = f32.train["sampler_logprob_mismatch"]!, quantized = q8.train["sampler_logprob_mismatch"]!
+        #expect(exact.allSatisfy { $0 < 1e-4 } && f32.train["sampler_kl"]!.allSatisfy { $0 < 1e-7 }, "f32: \(exact)")
+        #expect(zip(quantized, exact).allSatisfy { $0 > 10 * $1 && $0 > 1e-4 }, "q8_0 \(quantized) vs f32 \(exact)")
+        #expect(q8.train["sampler_kl"]!.allSatisfy { $0 > 0 && $0.isFinite })
+        #expect(q8.train["importance_weight_mean"]!.allSatisfy { $0 > 0.5 && $0 <= 2 })
+        #expect(q8.train["importance_truncated_fraction"]!.allSatisfy { $0 >= 0 && $0 < 0.5 })
+        #expect(f32.train["importance_weight_mean"]!.allSatisfy { $0.isNaN }, "no correction: no weights")
+        #expect(q8.rollouts["completion"] != f32.rollouts["completion"], "q8_0 samples differ somewhere from f32 ones")
+
+        let (policy, format) = try AlignmentJob.policy(c)
+        let task = try PolicyGradientTask(
+            policy: policy, format: format, examples: try AlignmentData.read(c.data), objective: try AlignmentJob.objective(c),
+            similarity: try RewardRegistry.make("bleu", options: RewardOptions()),
+            config: PolicyGradientConfig(samples: 2, maxNewTokens: 4, sampling: .greedy, rolloutWeights: .q8_0),
+            seed: 1)
+        var rng = Xoshiro256(seed: 1)
+        _ = try task.computeGradients(step: 1, examples: [0], rng: &rng) { _ in }
+        #expect(policy.inferenceWeightFormats.isEmpty, "the sampler's quantized copy outlives the batch")
+
+        c.rolloutWeights = .native
+        #expect(throws: TrainingError.self) { try c.validate() }
     }
 
     @Test func malformedDataIsAnErrorNamingFileLineAndField() throws {

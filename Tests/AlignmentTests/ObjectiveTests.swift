@@ -47,9 +47,40 @@ struct ObjectiveTests {
     func gradientMatchesFiniteDifferences(index: Int, offPolicy: Bool) {
         let objective = Self.objectives[index]
         for (seed, advantage) in [(1, 0.7), (2, -1.3)] {
-            let t = Self.terms(seed: UInt64(seed), length: 9, advantage: advantage, weight: 0.05, offPolicy: offPolicy)
+            var t = Self.terms(seed: UInt64(seed), length: 9, advantage: advantage, weight: 0.05, offPolicy: offPolicy)
             let error = Self.gradientError(objective, t)
             #expect(error < 2e-3, "\(objective.name) (\(type(of: objective))) off-policy \(offPolicy): gradient error \(error)")
+            // with a sampler correction: τ_t in [0.2, 2] weighting each token's policy term
+            var rng = Xoshiro256(seed: UInt64(seed), stream: "importance")
+            t.importanceWeights = t.logProbs.map { _ in 0.2 + 1.8 * rng.nextDouble() }
+            let corrected = Self.gradientError(objective, t)
+            #expect(corrected < 2e-3, "\(objective.name) off-policy \(offPolicy), importance-weighted: gradient error \(corrected)")
+        }
+    }
+
+    /// The correction scales the policy term token by token and leaves GRPO's KL term alone: with β = 0
+    /// every gradient entry is τ_t times the uncorrected one; with β > 0 the difference is the policy part's.
+    @Test func importanceWeightsScaleThePolicyTermOnly() {
+        var t = Self.terms(seed: 3, length: 6, advantage: 0.8, weight: 0.1, offPolicy: false)
+        let tau = [0.5, 1, 2, 0.25, 1.5, 3]
+        for objective in Self.objectives {
+            var corrected = t
+            corrected.importanceWeights = tau
+            let plain = objective.loss(t).dLogProbs, weighted = objective.loss(corrected).dLogProbs
+            if let grpo = objective as? GRPOObjective, grpo.beta != 0 {
+                let p = GRPOObjective(beta: 0, epsilon: grpo.epsilon, epsilonHigh: grpo.epsilonHigh).loss(t).dLogProbs
+                for k in tau.indices {
+                    #expect(abs(Double(weighted[k] - plain[k]) - (tau[k] - 1) * Double(p[k])) < 1e-6, "\(objective.name) token \(k)")
+                }
+            } else {
+                for k in tau.indices { #expect(abs(Double(weighted[k]) - tau[k] * Double(plain[k])) < 1e-6, "\(objective.name) token \(k)") }
+            }
+        }
+        t.importanceWeights = [Double](repeating: 1, count: 6)
+        for objective in Self.objectives {  // τ = 1 is no correction
+            var plain = t
+            plain.importanceWeights = nil
+            #expect(objective.loss(t).dLogProbs == objective.loss(plain).dLogProbs)
         }
     }
 

@@ -20,6 +20,8 @@ struct TRLParityTests {
             let gradientAccumulationSteps: Int
             let numItemsInBatch: Int
             let oldPerTokenLogps: [[Float]]?
+            let samplingPerTokenLogps: [[Float]]?
+            let importanceSamplingCap: Double?
             let loss: Float
             let loss64: Double
             let perTokenLogps: [[Float]]
@@ -55,7 +57,7 @@ struct TRLParityTests {
 
     @Test func lossAndGradientsMatchTRL() throws {
         let f = try Self.fixture.get()
-        #expect(f.cases.count == 13)
+        #expect(f.cases.count == 14)
         let model = Llama(config: f.config)
         for p in f.parameters {
             let entry = try #require(model.parameters.entry(p.name))
@@ -87,9 +89,13 @@ struct TRLParityTests {
             for (b, span) in spans.enumerated() {
                 let current = Array(lp[span])
                 for (x, y) in zip(current, c.perTokenLogps[b]) { #expect(abs(x - y) < 2e-5, "\(c.name): log-prob \(x) vs TRL \(y)") }
+                let old = c.oldPerTokenLogps.map { Array($0[b].prefix(lengths[b])) } ?? current
+                let importance = c.importanceSamplingCap.map { cap in
+                    truncatedImportanceWeights(delta: zip(old, c.samplingPerTokenLogps![b]).map { Double($0) - Double($1) }, cap: cap)
+                }
                 let out = objective.loss(CompletionTerms(
-                    logProbs: current, oldLogProbs: c.oldPerTokenLogps.map { Array($0[b].prefix(lengths[b])) } ?? current,
-                    referenceLogProbs: Array(f.refPerTokenLogps[b].prefix(lengths[b])), advantage: f.advantages[b], weight: weights[b]))
+                    logProbs: current, oldLogProbs: old, referenceLogProbs: Array(f.refPerTokenLogps[b].prefix(lengths[b])),
+                    advantage: f.advantages[b], weight: weights[b], importanceWeights: importance))
                 loss += out.loss
                 clipped += out.clippedTokens
                 for (k, d) in out.dLogProbs.enumerated() {
