@@ -44,7 +44,7 @@ let package = Package(
             name: "Tensor",
             dependencies: ["COpenBLAS", "CKernelSelect", "CQuantKernels", .product(name: "Numerics", package: "swift-numerics")],
             swiftSettings: optimizedInDebug),
-        .target(name: "ModelFiles", swiftSettings: optimizedInDebug),
+        .target(name: "ModelFiles", dependencies: ["CQuantKernels"], swiftSettings: optimizedInDebug),
         .target(name: "Tokenizers", dependencies: ["Tensor", "ModelFiles"], swiftSettings: optimizedInDebug),
         .target(name: "Transformer", dependencies: ["Tensor", "ModelFiles"], swiftSettings: optimizedInDebug),
         .target(name: "Rewards", dependencies: ["Tensor", "Tokenizers", "Transformer"], swiftSettings: optimizedInDebug),

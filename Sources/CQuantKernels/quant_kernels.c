@@ -437,3 +437,17 @@ bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, 
     if (act != stack) free(act);
     return true;
 }
+
+// MARK: - Quantizing weights
+
+void raq_quantize_q8_0(const float *x, size_t blocks, void *out) {
+    uint8_t *o = out;
+    for (size_t b = 0; b < blocks; b++, x += 32, o += 34) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127, id = d != 0 ? 1 / d : 0;
+        const _Float16 h = (_Float16)d;  // round to nearest even, as Swift's Float16(d)
+        memcpy(o, &h, 2);
+        for (int j = 0; j < 32; j++) o[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    }
+}

@@ -35,6 +35,7 @@ let stepFigures: [(name: String, group: String, metric: String, label: String, t
     ("heldout_nll", "eval", "nll", "held-out NLL per answer token (nats)", "Held-out NLL"),
     ("harmlessness", "train", "reward_harmlessness", "sim(y, safe) − max sim(y, unsafe)", "Harmlessness of the samples"),
     ("confidence", "train", "reward_confidence", "stated confidence of the samples", "Stated confidence"),
+    ("sampler_kl", "train", "sampler_kl", "KL(sampler ‖ trainer) per token (k3)", "Sampler–trainer mismatch"),
 ]
 
 /// Run files under `results` (recursively, outside checkpoint folders), in path order.

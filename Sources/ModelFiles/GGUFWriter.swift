@@ -3,6 +3,7 @@
 // default alignment, so no `general.alignment` key is written) with every tensor's data padded to a
 // multiple of 32. Tensors are F32 or Q8_0 (quantised here as llama.cpp's reference quantiser does).
 // The same inputs always give the same bytes.
+import CQuantKernels
 import Foundation
 
 public struct GGUFWriter {
@@ -101,13 +102,9 @@ public struct GGUFWriter {
 /// Q8_0 blocks of 32: d = max|x|/127 as f16, q = round(x/d) (ties away from zero), as llama.cpp's
 /// `quantize_row_q8_0_ref`, so a file quantised here matches one llama-quantize would write.
 public func quantizeQ8_0(_ values: UnsafeBufferPointer<Float>) -> Data {
-    var out = Data(capacity: values.count / 32 * 34)
-    for b in 0..<values.count / 32 {
-        let x = values[(32 * b)..<(32 * b + 32)]
-        let d = x.reduce(0) { max($0, abs($1)) } / 127
-        let inverse: Float = d == 0 ? 0 : 1 / d
-        GGUFWriter.append(Float16(d).bitPattern, to: &out)
-        for v in x { out.append(UInt8(bitPattern: Int8((v * inverse).rounded(.toNearestOrAwayFromZero)))) }
-    }
+    let blocks = values.count / 32
+    guard blocks > 0, let x = values.baseAddress else { return Data() }
+    var out = Data(count: blocks * 34)
+    out.withUnsafeMutableBytes { raq_quantize_q8_0(x, blocks, $0.baseAddress!) }
     return out
 }

@@ -34,13 +34,10 @@ extension Llama {
             inference = nil
         case .q8_0:
             inference = try build(threads: threads) { entry in
-                let values = UnsafeBufferPointer(start: w(entry), count: entry.count)
                 guard entry.shape[1] % 32 == 0 else {
                     throw ModelError("\(entry.name) has rows of \(entry.shape[1]) values, not whole Q8_0 blocks of 32")
                 }
-                return quantizeQ8_0(values).withUnsafeBytes {
-                    QuantizedMatrix(format: .q8_0, rows: entry.shape[0], cols: entry.shape[1], copying: $0.baseAddress!)
-                }
+                return QuantizedMatrix(quantizingQ8_0: w(entry), rows: entry.shape[0], cols: entry.shape[1], threads: threads)
             }
         case .native:
             guard let gguf else { inference = nil; return }

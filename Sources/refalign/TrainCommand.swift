@@ -28,6 +28,10 @@ struct TrainCommand: ParsableCommand {
                         with "confidence": c train CONQORD's "### Answer: … ### Confidence: c" format
             RefAlign's extensions: --safety (w=4; harm = sim(y, reference) − max sim(y, "unsafe" responses), \
             group-centred) and --confidence (CONQORD's format and reward R = s + α Σ_j (s_i − s_j)(c_i − c_j), α=0.1).
+            Faster sampling (refalign, grpo, rloo): --rollout-weights q8_0 samples from q8_0 copies of the weights, \
+            re-quantized before each batch; the loss still recomputes fp32 log-probs, /train logs the disagreement \
+            (sampler_logprob_mismatch, sampler_kl) and --importance-sampling-cap C corrects for it (TRL's \
+            token_truncate; its default C is 3).
             Data: JSONL lines {"prompt": text or [{"role","content"}...], "reference": text} or "references": [...] \
             (make one with `refalign prepare-data`). The run file (run.h5) records /train metrics per step and \
             every sampled completion in /rollouts; kill the run and add --resume to continue.

@@ -87,6 +87,31 @@ struct QuantizedKernelTests {
         try check(format, rows: 33, cols: 64, m: 32)
     }
 
+    /// Q8_0 quantization is llama.cpp's quantize_row_q8_0_ref, byte for byte: d = max|x|/127 rounded to f16
+    /// (nearest even), q = x/d rounded half away from zero; an all-zero block has d = 0 and q = 0. The
+    /// threaded matrix form writes the same bytes at any thread count.
+    @Test func q8_0QuantizationIsGGMLsReferenceRule() throws {
+        var rng = Xoshiro256(seed: 11)
+        var values = (0..<(7 * 96)).map { _ in Float(rng.nextNormal()) * 0.05 }
+        for j in 96..<128 { values[j] = 0 }                                              // a zero block
+        values[128] = 127                                                                 // d = 1: q = x exactly,
+        for j in 129..<160 { values[j] = Float(j - 144) + 0.5 }                         // and ties: 2.5 → 3, not 2
+        values[200] = 1e-9                                                                // a tiny block maximum
+        var expected: [UInt8] = []
+        for b in 0..<values.count / 32 {
+            let x = values[32 * b..<32 * b + 32], d = x.reduce(0) { max($0, abs($1)) } / 127
+            let bits = Float16(d).bitPattern
+            expected += [UInt8(bits & 0xFF), UInt8(bits >> 8)]
+            expected += x.map { UInt8(bitPattern: Int8(($0 * (d == 0 ? 0 : 1 / d)).rounded(.toNearestOrAwayFromZero))) }
+        }
+        let written = values.withUnsafeBufferPointer { Array(quantizeQ8_0($0)) }
+        #expect(written == expected)
+        for threads in [1, 2, 5] {
+            let matrix = values.withUnsafeBufferPointer { QuantizedMatrix(quantizingQ8_0: $0.baseAddress!, rows: 7, cols: 96, threads: threads) }
+            #expect(Array(matrix.bytes) == expected, "\(threads) threads")
+        }
+    }
+
     @Test(arguments: QuantizedFormat.allCases)
     func largeProductsShareRowsWithTheHelperThread(format: QuantizedFormat) throws {
         try check(format, rows: 301, cols: 288, m: 1)
