@@ -2,6 +2,7 @@
 // thread count is set here explicitly (Debian's pthread OpenBLAS ignores OMP_NUM_THREADS).
 import CKernelSelect
 import COpenBLAS
+import CSmallGemm
 import Foundation
 import RealModule
 
@@ -39,32 +40,76 @@ extension Double: TensorScalar {
     }
 }
 
+/// The code path of the small-batch kernel; `auto` is the best one CPUID reports.
+public enum SmallGemmPath: Int32, Sendable, CaseIterable {
+    case auto = 0, portable = 1, avx2 = 2
+
+    public var isSupported: Bool { ras_path_supported(rawValue) }
+}
+
 public enum BLAS {
+    /// The ways a linear-layer product C = A · Bᵀ (B [n, k], a weight matrix) can run.
+    public enum LinearRoute: String, Sendable, CaseIterable {
+        /// CSmallGemm: one pass over B for all rows of A.
+        case smallGemm = "small-gemm"
+        /// One cblas_sgemv per row of A.
+        case gemvPerRow = "sgemv"
+        case openBLAS = "sgemm"
+    }
+
     @usableFromInline static func sgemm(
         _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
-        if !ta && tb && gemvIsFaster(m: m, n: n, k: k) {
-            // Rows of C are independent matrix-vector products with B [n, k] (a linear layer).
-            for i in 0..<m {
-                cblas_sgemv(
-                    CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb),
-                    a + i * lda, 1, beta, c + i * ldc, 1)
+        if !ta && tb {
+            let route = linearRoute(m: m, n: n, k: k)
+            if route != .smallGemm || (alpha == 1 && (beta == 0 || beta == 1)) {
+                linear(route, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+                return
             }
-            return
         }
         cblas_sgemm(
             CblasRowMajor, cblasTranspose(ta), cblasTranspose(tb), Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// C[m×n] = alpha · A[m×k] · B[n×k]ᵀ + beta · C by `route`; `.smallGemm` takes only alpha = 1 and
+    /// beta ∈ {0, 1}. The small-batch kernel runs on `min(2, threads)` threads (its caller and one helper),
+    /// with the same result for any count.
+    public static func linear(
+        _ route: LinearRoute, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, path: SmallGemmPath = .auto,
+        threads: Int = BLAS.threads
+    ) {
+        guard m > 0, n > 0 else { return }
+        switch route {
+        case .smallGemm:
+            precondition(alpha == 1 && (beta == 0 || beta == 1), "the small-batch kernel computes C = A·Bᵀ or C += A·Bᵀ")
+            precondition(path.isSupported, "the \(path) small-batch kernel needs CPU features this machine lacks")
+            _ = ras_sgemm_nt(
+                Int32(m), Int32(n), Int32(k), a, lda, b, ldb, c, ldc, beta == 1, path.rawValue, Int32(min(2, threads)))
+        case .gemvPerRow:
+            // Rows of C are independent matrix-vector products with B [n, k].
+            for i in 0..<m {
+                cblas_sgemv(
+                    CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb),
+                    a + i * lda, 1, beta, c + i * ldc, 1)
+            }
+        case .openBLAS:
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
+                alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
+    }
+
     /// OpenBLAS's sgemm has a large fixed cost for a few rows (measured: 7–13 GFLOP/s at M = 1 on
     /// SmolLM2's shapes, against 45–90 for sgemv). Up to 8 rows, one sgemv per row wins while B stays
     /// in cache (≤ 4 MiB); past that, re-reading B per row makes it memory-bound and sgemm wins.
-    @inline(__always) static func gemvIsFaster(m: Int, n: Int, k: Int) -> Bool {
-        m == 1 || (m <= 8 && n * k <= 1 << 20)
+    static func linearRoute(m: Int, n: Int, k: Int) -> LinearRoute {
+        m == 1 || (m <= 8 && n * k <= 1 << 20) ? .gemvPerRow : .openBLAS
     }
 
     @usableFromInline static func dgemm(
