@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "CHelperThread", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         // Products over GGUF's Q8_0/Q4_1 blocks for decoding (AVX-512 VNNI, AVX2, portable; chosen by CPUID).
         .target(name: "CQuantKernels", dependencies: ["CHelperThread"], cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
-        // fp32 y = x · Wᵀ for a few rows of x, one pass over W (AVX2, portable; chosen by CPUID).
+        // fp32 y = x · Wᵀ for a few rows of x, one pass over W (AVX-512, AVX2, portable; chosen by CPUID).
         .target(name: "CSmallGemm", dependencies: ["CHelperThread"], cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(
             name: "Tensor",

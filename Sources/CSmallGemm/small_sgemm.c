@@ -1,14 +1,17 @@
 // y[m, n] (+)= x[m, k] · W[n, k]ᵀ for a few rows m, the linear layers of batched decoding. OpenBLAS's
-// sgemm has a large fixed cost at small m, and one sgemv per row reads W m times; here a tile of NR
+// sgemm has a large fixed cost at small m, and one sgemv per row reads W m times; here a tile of a few
 // rows of W is read from memory once and multiplied, from L1, into every row of x.
 //
-// Each output is a dot product of two contiguous rows, accumulated in an 8-lane vector over k (the last
-// k % 8 lanes zero-padded) and summed across lanes at the end, in the same order for every tile shape,
-// tile position and thread; so a chunk of output columns can go to either thread without changing a
-// bit. Simplifications: no k-blocking (x's rows stream from L1/L2 once per W tile), alpha = 1 only.
-// Two paths: AVX2+FMA (256-bit; 12 accumulators of MR × NR outputs in the 16 ymm registers) and
-// portable C (the same order of lanes, separate multiply and add). Each function carries its own target
-// attribute, so the file builds without global -m flags; ras_path_supported checks CPUID.
+// Each output is a dot product of two contiguous rows, accumulated in one vector over k (the last
+// partial vector zero-padded) and summed across lanes at the end, in the same order for every tile
+// shape, tile position and thread; so a chunk of output columns can go to either thread without
+// changing a bit. Simplifications: no k-blocking (x's rows stream from L1/L2 once per W tile), alpha = 1.
+// Three paths, one kernel (tile_kernel.h) instantiated twice plus portable C:
+//   AVX-512  zmm, tiles of 4 × 6 outputs: 24 accumulators and 6 weight vectors of the 32 registers
+//   AVX2     ymm, tiles of 4 × 3: 12 accumulators and 3 weight vectors of the 16
+//   portable one output at a time, in the AVX2 path's order of lanes (separate multiply and add)
+// Each function carries its own target attribute, so the file builds without global -m flags;
+// ras_path_supported checks CPUID.
 #include "small_sgemm.h"
 
 #include "helper_thread.h"
@@ -17,7 +20,7 @@
 #include <immintrin.h>
 #endif
 
-enum { MR = 4, NR = 3 };  // AVX2 tiles: 12 accumulators and 3 weight vectors; x comes in as FMA memory operands
+#define INLINE inline __attribute__((always_inline))
 
 typedef struct {
     int m, n, k;
@@ -27,14 +30,14 @@ typedef struct {
     bool accumulate;
 } product;
 
-static inline void store(const product *p, int i, int j, float v) {
+static INLINE void store(const product *p, int i, int j, float v) {
     float *out = p->y + (size_t)i * p->ldy + j;
     *out = p->accumulate ? *out + v : v;
 }
 
 /// Rows of x per tile: m split into groups of at most `most` rows, as even as possible (a group of one
 /// row has too few independent accumulators to hide the FMA latency).
-static inline int group_rows(int m, int most, int row) {
+static INLINE int group_rows(int m, int most, int row) {
     const int groups = (m + most - 1) / most, small = m / groups, large_groups = m % groups;
     return row < large_groups * (small + 1) ? small + 1 : small;
 }
@@ -60,7 +63,6 @@ static void rows_portable(const void *context, int first, int end) {
 // MARK: - AVX2 path
 
 #define AVX2_TARGET __attribute__((target("avx2,fma")))
-#define INLINE inline __attribute__((always_inline))
 
 /// The lanes summed as dot_portable sums them.
 AVX2_TARGET static INLINE float hsum256(__m256 v) {
@@ -70,63 +72,48 @@ AVX2_TARGET static INLINE float hsum256(__m256 v) {
     return _mm_cvtss_f32(r);
 }
 
-AVX2_TARGET static INLINE __m256 load(const float *p, __m256i mask, bool masked) {
+/// A plain load unless masked: vmaskmovps costs more than a load on the hot path.
+AVX2_TARGET static INLINE __m256 load256(const float *p, __m256i mask, bool masked) {
     return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
 }
 
-/// acc[r][c] += x[row r, k0..k0+8) · w[col c, k0..k0+8), lanewise.
-AVX2_TARGET static INLINE void fma_step(__m256 acc[MR][NR], const float *x, size_t ldx, const float *w, size_t ldw,
-                                        int rows, int cols, int k0, __m256i mask, bool masked) {
-    __m256 wv[NR];
-    for (int c = 0; c < cols; c++) wv[c] = load(w + c * ldw + k0, mask, masked);
-    for (int r = 0; r < rows; r++) {
-        const __m256 xv = load(x + r * ldx + k0, mask, masked);
-        for (int c = 0; c < cols; c++) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
-    }
+#define PATH_NAME(f) f##_avx2
+#define TARGET AVX2_TARGET
+#define VEC __m256
+#define LANES 8
+#define MASK __m256i
+#define TAIL_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define LOAD load256
+#define FMA _mm256_fmadd_ps
+#define HSUM hsum256
+#define ZERO _mm256_setzero_ps()
+#define TILE_COLS 3
+#include "tile_kernel.h"
+
+// MARK: - AVX-512 path
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
+
+AVX512_TARGET static INLINE float hsum512(__m512 v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
 }
 
-/// Outputs [row, row + rows) × [col, col + cols); rows and cols are constants at every call, so the
-/// loops unroll and the accumulators stay in registers.
-AVX2_TARGET static INLINE void block_avx2(const product *p, int row, int col, int rows, int cols) {
-    __m256 acc[MR][NR];
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) acc[r][c] = _mm256_setzero_ps();
-    const float *x = p->x + (size_t)row * p->ldx, *w = p->w + (size_t)col * p->ldw;
-    const __m256i none = _mm256_setzero_si256();
-    int k0 = 0;
-    for (; k0 + 8 <= p->k; k0 += 8) fma_step(acc, x, p->ldx, w, p->ldw, rows, cols, k0, none, false);
-    if (k0 < p->k) {  // masked-off lanes load 0 and fma(0, 0, a) = a
-        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(p->k - k0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        fma_step(acc, x, p->ldx, w, p->ldw, rows, cols, k0, mask, true);
-    }
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) store(p, row + r, col + c, hsum256(acc[r][c]));
-}
-
-AVX2_TARGET static void block_avx2_of(const product *p, int row, int col, int rows, bool full) {
-    switch (rows * 2 + full) {
-    case 2: block_avx2(p, row, col, 1, 1); break;
-    case 3: block_avx2(p, row, col, 1, NR); break;
-    case 4: block_avx2(p, row, col, 2, 1); break;
-    case 5: block_avx2(p, row, col, 2, NR); break;
-    case 6: block_avx2(p, row, col, 3, 1); break;
-    case 7: block_avx2(p, row, col, 3, NR); break;
-    case 8: block_avx2(p, row, col, 4, 1); break;
-    case 9: block_avx2(p, row, col, 4, NR); break;
-    }
-}
-
-AVX2_TARGET static void rows_avx2(const void *context, int first, int end) {
-    const product *p = context;
-    for (int col = first; col < end;) {
-        const bool full = end - col >= NR;  // the last < NR columns go one at a time
-        for (int row = 0, rows; row < p->m; row += rows) {
-            rows = group_rows(p->m, MR, row);
-            block_avx2_of(p, row, col, rows, full);
-        }
-        col += full ? NR : 1;
-    }
-}
+#define PATH_NAME(f) f##_avx512
+#define TARGET AVX512_TARGET
+#define VEC __m512
+#define LANES 16
+#define MASK __mmask16
+#define TAIL_MASK(n) ((__mmask16)((1u << (n)) - 1))
+#define LOAD(p, mask, masked) ((void)(masked), _mm512_maskz_loadu_ps(mask, p))
+#define FMA _mm512_fmadd_ps
+#define HSUM hsum512
+#define ZERO _mm512_setzero_ps()
+#define TILE_COLS 6
+#include "tile_kernel.h"
 
 #endif
 
@@ -138,12 +125,18 @@ bool ras_path_supported(int path) {
     case RAS_PATH_PORTABLE: return true;
 #if defined(__x86_64__)
     case RAS_PATH_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case RAS_PATH_AVX512:
+        return ras_path_supported(RAS_PATH_AVX2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #endif
     default: return false;
     }
 }
 
-int ras_best_path(void) { return ras_path_supported(RAS_PATH_AVX2) ? RAS_PATH_AVX2 : RAS_PATH_PORTABLE; }
+int ras_best_path(void) {
+    if (ras_path_supported(RAS_PATH_AVX512)) return RAS_PATH_AVX512;
+    if (ras_path_supported(RAS_PATH_AVX2)) return RAS_PATH_AVX2;
+    return RAS_PATH_PORTABLE;
+}
 
 /// Below this many multiply-adds, handing half to the helper costs more than it saves.
 static const size_t parallel_min_products = 1 << 17;
@@ -154,10 +147,14 @@ bool ras_sgemm_nt(int m, int n, int k, const float *x, size_t ldx, const float *
     if (m <= 0 || n <= 0) return true;
     const product p = {m, n, k < 0 ? 0 : k, x, w, ldx, ldw, ldy, y, accumulate};
     rah_rows_fn rows = rows_portable;
+    int tile_cols = 1;  // chunks of whole tiles, so only the last chunk has a ragged edge
 #if defined(__x86_64__)
-    if ((path == RAS_PATH_AUTO ? ras_best_path() : path) == RAS_PATH_AVX2) rows = rows_avx2;
+    switch (path == RAS_PATH_AUTO ? ras_best_path() : path) {
+    case RAS_PATH_AVX2: rows = rows_avx2, tile_cols = 3; break;
+    case RAS_PATH_AVX512: rows = rows_avx512, tile_cols = 6; break;
+    }
 #endif
     const size_t products = (size_t)m * (size_t)n * (size_t)p.k;
-    rah_parallel_rows(rows, &p, n, NR, products < parallel_min_products ? 1 : threads);
+    rah_parallel_rows(rows, &p, n, tile_cols, products < parallel_min_products ? 1 : threads);
     return true;
 }

@@ -42,7 +42,7 @@ extension Double: TensorScalar {
 
 /// The code path of the small-batch kernel; `auto` is the best one CPUID reports.
 public enum SmallGemmPath: Int32, Sendable, CaseIterable {
-    case auto = 0, portable = 1, avx2 = 2
+    case auto = 0, portable = 1, avx2 = 2, avx512 = 3
 
     public var isSupported: Bool { ras_path_supported(rawValue) }
 }

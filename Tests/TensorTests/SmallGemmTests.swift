@@ -10,7 +10,8 @@ struct SmallGemmTests {
     static let (n, k, ldx, ldw, ldy) = (301, 445, 450, 447, 310)
 
     /// Each output sums ⌈k/8⌉ products per lane and then 8 lanes, so it is rounded at most ⌈k/8⌉ + 3
-    /// times, once more for a separate multiply (portable path) and once more when accumulating:
+    /// times (⌈k/16⌉ + 4 with 16 lanes), once more for a separate multiply (portable path) and once more
+    /// when accumulating:
     /// |y − exact| ≤ (⌈k/8⌉ + 5) · u · (Σ|x·w| + |y₀|), u = 2⁻²⁴.
     static func bound(magnitude: Double) -> Double {
         Double((k + 7) / 8 + 5) * 0x1p-24 * magnitude

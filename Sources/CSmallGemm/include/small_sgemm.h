@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 /// Code paths. AUTO picks the best one the CPU (CPUID, with OS register state) supports.
-enum { RAS_PATH_AUTO = 0, RAS_PATH_PORTABLE = 1, RAS_PATH_AVX2 = 2 };
+enum { RAS_PATH_AUTO = 0, RAS_PATH_PORTABLE = 1, RAS_PATH_AVX2 = 2, RAS_PATH_AVX512 = 3 };
 
 /// True when this CPU can run `path` (AUTO and PORTABLE always can).
 bool ras_path_supported(int path);
