@@ -105,11 +105,18 @@ public enum BLAS {
         }
     }
 
-    /// OpenBLAS's sgemm has a large fixed cost for a few rows (measured: 7–13 GFLOP/s at M = 1 on
-    /// SmolLM2's shapes, against 45–90 for sgemv). Up to 8 rows, one sgemv per row wins while B stays
-    /// in cache (≤ 4 MiB); past that, re-reading B per row makes it memory-bound and sgemm wins.
+    /// Chosen by measurement per shape (refalign-bench sgemm --routes small-gemm,sgemv,sgemm: the routes
+    /// interleaved in one process, 2 threads, SmolLM2's five linear shapes; a shared 2-core machine at load
+    /// 4–7, so ratios within a round, not rates). Ratios of the small-batch kernel to OpenBLAS's better route:
+    ///   M = 2–6: 1.2–3.2×, except where OpenBLAS's small-matrix sgemm kernel runs (its SkylakeX permit for
+    ///            this layout: M·N ≤ 1200 and M·N·K ≤ 10⁶), which measured 0.5–0.85× against it
+    ///   M = 8:   1.8–2.4×   M = 16: 1.6–3.4×   M = 32: 1.1–4.1×   M = 48: 0.7–1.5×   M = 64: 0.7–1.0×
+    /// At M = 1 nothing is shared between rows and sgemv, ahead of torch already, stays (the kernel ran
+    /// 0.6–1.15× it). OpenBLAS's blocked sgemm takes the rest: its fixed cost pays off from about 48 rows.
     static func linearRoute(m: Int, n: Int, k: Int) -> LinearRoute {
-        m == 1 || (m <= 8 && n * k <= 1 << 20) ? .gemvPerRow : .openBLAS
+        if m == 1 { return .gemvPerRow }
+        if m > 32 || (m * n <= 1200 && m * n * k <= 1_000_000) { return .openBLAS }
+        return .smallGemm
     }
 
     @usableFromInline static func dgemm(
