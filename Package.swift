@@ -38,11 +38,15 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         // Re-executes a process once with a fast OpenBLAS kernel when OpenBLAS does not know the CPU.
         .target(name: "CKernelSelect"),
+        // The one helper thread the C kernels share their output rows with.
+        .target(name: "CHelperThread", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         // Products over GGUF's Q8_0/Q4_1 blocks for decoding (AVX-512 VNNI, AVX2, portable; chosen by CPUID).
-        .target(name: "CQuantKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
+        .target(name: "CQuantKernels", dependencies: ["CHelperThread"], cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
+        // fp32 y = x · Wᵀ for a few rows of x, one pass over W (AVX-512, AVX2, portable; chosen by CPUID).
+        .target(name: "CSmallGemm", dependencies: ["CHelperThread"], cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(
             name: "Tensor",
-            dependencies: ["COpenBLAS", "CKernelSelect", "CQuantKernels", .product(name: "Numerics", package: "swift-numerics")],
+            dependencies: ["COpenBLAS", "CKernelSelect", "CQuantKernels", "CSmallGemm", .product(name: "Numerics", package: "swift-numerics")],
             swiftSettings: optimizedInDebug),
         .target(name: "ModelFiles", dependencies: ["CQuantKernels"], swiftSettings: optimizedInDebug),
         .target(name: "Tokenizers", dependencies: ["Tensor", "ModelFiles"], swiftSettings: optimizedInDebug),

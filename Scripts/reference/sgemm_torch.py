@@ -29,7 +29,7 @@ def median_seconds_per_call(body, rounds=5, min_seconds=0.2):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--m", default="1,8,1024")
+    p.add_argument("--m", default="1,8,16,32,1024")
     p.add_argument("--shapes", default="576x576,576x192,576x1536,1536x576,576x49152")
     args = p.parse_args()
     torch.set_num_threads(args.threads)

@@ -10,13 +10,11 @@
 // target attribute, so the file builds without global -m flags; raq_path_supported checks CPUID.
 #include "quant_kernels.h"
 
+#include "helper_thread.h"
+
 #include <math.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -293,7 +291,7 @@ static dot_fn select_dot(int format, int path) {
     }
 }
 
-// MARK: - Rows and threads
+// MARK: - Rows
 
 typedef struct {
     dot_fn dot;
@@ -305,7 +303,8 @@ typedef struct {
     bool accumulate;
 } job;
 
-static void run_rows(const job *j, int first, int end) {
+static void run_rows(const void *context, int first, int end) {
+    const job *j = context;
     const int blocks = j->k / 32;
     for (int r = first; r < end; r++) {
         const uint8_t *wr = j->w + (size_t)r * j->row_bytes;
@@ -318,107 +317,8 @@ static void run_rows(const job *j, int first, int end) {
     }
 }
 
-// One helper thread, started on first use. A product is cut into chunks of output rows that the
-// caller and the helper claim from a shared counter; which thread computes a row does not change its
-// value, so results stay bitwise fixed while a busy machine (the helper descheduled) costs no waiting:
-// the caller then claims every chunk itself. The helper spins for a while after each product (a decode
-// step runs hundreds of them microseconds apart), then sleeps on a condition variable.
-//
-// Hand-over: the caller writes the job, opens it and bumps `posted`; the helper raises `busy`, checks
-// that the job is still open, claims chunks, lowers `busy`. The caller, out of chunks, closes the job
-// and waits for `busy` to fall to 0 before the job's memory is reused. (All atomics are seq_cst: the
-// close/busy pair is a Dekker handshake.)
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static bool pool_started;
-static pthread_mutex_t pool_owner = PTHREAD_MUTEX_INITIALIZER;  // one caller uses the helper at a time
-static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
-static job pool_job;
-static int pool_chunk_rows, pool_chunks;
-static atomic_int pool_next, pool_busy;
-static atomic_bool pool_open, pool_sleeping;
-static atomic_uint pool_posted;
-
-static const double spin_seconds = 1e-3;
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static inline void relax(void) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static void claim_chunks(void) {
-    for (int c; (c = atomic_fetch_add(&pool_next, 1)) < pool_chunks;) {
-        const int first = c * pool_chunk_rows, end = first + pool_chunk_rows < pool_job.n ? first + pool_chunk_rows : pool_job.n;
-        run_rows(&pool_job, first, end);
-    }
-}
-
-static void *helper_main(void *unused) {
-    (void)unused;
-    unsigned seen = 0;
-    for (;;) {
-        unsigned posted;
-        const double start = now_seconds();
-        for (unsigned spins = 1; (posted = atomic_load(&pool_posted)) == seen; spins++) {
-            relax();
-            if (spins % 256 == 0 && now_seconds() - start > spin_seconds) {
-                pthread_mutex_lock(&pool_mutex);
-                atomic_store(&pool_sleeping, true);
-                while ((posted = atomic_load(&pool_posted)) == seen) pthread_cond_wait(&pool_wake, &pool_mutex);
-                atomic_store(&pool_sleeping, false);
-                pthread_mutex_unlock(&pool_mutex);
-                break;
-            }
-        }
-        seen = posted;
-        atomic_fetch_add(&pool_busy, 1);
-        if (atomic_load(&pool_open)) claim_chunks();
-        atomic_fetch_sub(&pool_busy, 1);
-    }
-    return NULL;
-}
-
-static void start_pool(void) {
-    pthread_t thread;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pool_started = pthread_create(&thread, &attr, helper_main, NULL) == 0;
-    pthread_attr_destroy(&attr);
-}
-
 /// Below this many weights per product, handing part to the helper costs more than it saves.
 static const size_t parallel_min_weights = 1 << 16;
-
-static void run_split(const job *j, int threads) {
-    if (threads < 2 || j->n < 32 || (size_t)j->n * (size_t)j->k < parallel_min_weights) { run_rows(j, 0, j->n); return; }
-    pthread_once(&pool_once, start_pool);
-    if (!pool_started || pthread_mutex_trylock(&pool_owner) != 0) { run_rows(j, 0, j->n); return; }
-    pool_job = *j;
-    pool_chunks = j->n / 16 < 16 ? j->n / 16 : 16;  // ≥ 16 rows a chunk, at most 16 chunks
-    pool_chunk_rows = (j->n + pool_chunks - 1) / pool_chunks;
-    atomic_store(&pool_next, 0);
-    atomic_store(&pool_open, true);
-    atomic_fetch_add(&pool_posted, 1);
-    if (atomic_load(&pool_sleeping)) {
-        pthread_mutex_lock(&pool_mutex);
-        pthread_cond_signal(&pool_wake);
-        pthread_mutex_unlock(&pool_mutex);
-    }
-    claim_chunks();
-    atomic_store(&pool_open, false);
-    for (unsigned spins = 1; atomic_load(&pool_busy) != 0; spins++) {
-        if (spins % 1024 == 0) sched_yield(); else relax();
-    }
-    pthread_mutex_unlock(&pool_owner);
-}
 
 bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, float *y, bool accumulate,
                 int path, int threads) {
@@ -433,7 +333,7 @@ bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, 
     if (act == NULL) return false;
     for (int i = 0; i < m; i++) quantize_row(x + (size_t)i * k, k, act_at(act, k, i), format == RAQ_Q4_1);
     const job j = {dot, w, (size_t)(k / 32) * raq_block_bytes(format), n, k, m, act, y, accumulate};
-    run_split(&j, threads);
+    rah_parallel_rows(run_rows, &j, n, 1, (size_t)n * (size_t)k < parallel_min_weights ? 1 : threads);
     if (act != stack) free(act);
     return true;
 }

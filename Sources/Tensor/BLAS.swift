@@ -2,6 +2,7 @@
 // thread count is set here explicitly (Debian's pthread OpenBLAS ignores OMP_NUM_THREADS).
 import CKernelSelect
 import COpenBLAS
+import CSmallGemm
 import Foundation
 import RealModule
 
@@ -39,33 +40,90 @@ extension Double: TensorScalar {
     }
 }
 
+/// The code path of the small-batch kernel; `auto` is the best one CPUID reports.
+public enum SmallGemmPath: Int32, Sendable, CaseIterable {
+    case auto = 0, portable = 1, avx2 = 2, avx512 = 3
+
+    public var isSupported: Bool { ras_path_supported(rawValue) }
+}
+
 public enum BLAS {
+    /// The ways a linear-layer product C = A · Bᵀ (B [n, k], a weight matrix) can run.
+    public enum LinearRoute: String, Sendable, CaseIterable {
+        /// CSmallGemm: one pass over B for all rows of A.
+        case smallGemm = "small-gemm"
+        /// One cblas_sgemv per row of A.
+        case gemvPerRow = "sgemv"
+        case openBLAS = "sgemm"
+    }
+
     @usableFromInline static func sgemm(
         _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
         _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
-        if !ta && tb && gemvIsFaster(m: m, n: n, k: k) {
-            // Rows of C are independent matrix-vector products with B [n, k] (a linear layer).
-            for i in 0..<m {
-                cblas_sgemv(
-                    CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb),
-                    a + i * lda, 1, beta, c + i * ldc, 1)
+        if !ta && tb {
+            let route = linearRoute(m: m, n: n, k: k)
+            if route != .smallGemm || (alpha == 1 && (beta == 0 || beta == 1)) {
+                linear(route, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+                return
             }
-            return
         }
         cblas_sgemm(
             CblasRowMajor, cblasTranspose(ta), cblasTranspose(tb), Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// OpenBLAS's sgemm has a large fixed cost for a few rows (measured: 7–13 GFLOP/s at M = 1 on
-    /// SmolLM2's shapes, against 45–90 for sgemv). Up to 8 rows, one sgemv per row wins while B stays
-    /// in cache (≤ 4 MiB); past that, re-reading B per row makes it memory-bound and sgemm wins.
-    @inline(__always) static func gemvIsFaster(m: Int, n: Int, k: Int) -> Bool {
-        m == 1 || (m <= 8 && n * k <= 1 << 20)
+    /// C[m×n] = alpha · A[m×k] · B[n×k]ᵀ + beta · C by `route`; `.smallGemm` takes only alpha = 1 and
+    /// beta ∈ {0, 1}. The small-batch kernel runs on `min(2, threads)` threads (its caller and one helper),
+    /// with the same result for any count.
+    public static func linear(
+        _ route: LinearRoute, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, path: SmallGemmPath = .auto,
+        threads: Int = BLAS.threads
+    ) {
+        guard m > 0, n > 0 else { return }
+        switch route {
+        case .smallGemm:
+            precondition(alpha == 1 && (beta == 0 || beta == 1), "the small-batch kernel computes C = A·Bᵀ or C += A·Bᵀ")
+            precondition(path.isSupported, "the \(path) small-batch kernel needs CPU features this machine lacks")
+            _ = ras_sgemm_nt(
+                Int32(m), Int32(n), Int32(k), a, lda, b, ldb, c, ldc, beta == 1, path.rawValue, Int32(min(2, threads)))
+        case .gemvPerRow:
+            // Rows of C are independent matrix-vector products with B [n, k].
+            for i in 0..<m {
+                cblas_sgemv(
+                    CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb),
+                    a + i * lda, 1, beta, c + i * ldc, 1)
+            }
+        case .openBLAS:
+            cblas_sgemm(
+                CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
+                alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
     }
+
+    /// Chosen by measurement per shape (refalign-bench sgemm --routes small-gemm,sgemv,sgemm: the routes
+    /// interleaved in one process, 2 threads, SmolLM2's five linear shapes; a shared 2-core machine at load
+    /// 4–7, so ratios within a round, not rates). Ratios of the small-batch kernel to OpenBLAS's better route:
+    ///   M = 2–6: 1.2–3.2×, except where OpenBLAS's small-matrix sgemm runs (below): 0.5–0.85× there
+    ///   M = 8:   1.8–4.5×   M = 16: 1.6–3.4×   M = 32: 1.1–4.1×   M = 48: 0.7–1.5×   M = 64: 0.7–1.0×
+    ///   M = 1:   0.5–1.1× (nothing is shared between rows), so sgemv, or the small-matrix sgemm where it
+    ///            runs (1.5–2.5× sgemv at M = 1 on 576→576 and 576→192, equal on 1536→576)
+    /// OpenBLAS's blocked sgemm takes the rest: its fixed cost pays off from about 48 rows.
+    static func linearRoute(m: Int, n: Int, k: Int) -> LinearRoute {
+        if hasSmallMatrixSgemm && m * n <= 1200 && k >= 32 && m * n * k <= 1_000_000 { return .openBLAS }
+        if m == 1 { return .gemvPerRow }
+        return m <= 32 ? .smallGemm : .openBLAS
+    }
+
+    /// OpenBLAS's SkylakeX kernels include an unblocked small-matrix sgemm, which this layout (row-major
+    /// A · Bᵀ) gets for M·N ≤ 1200, K ≥ 32 and M·N·K ≤ 10⁶ (its permit, kernel/x86_64/
+    /// sgemm_small_kernel_permit_skylakex.c; measured where the rule above says). Other kernel families
+    /// were not measured and take the plain rule.
+    static let hasSmallMatrixSgemm = coreName == "SkylakeX"
 
     @usableFromInline static func dgemm(
         _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,

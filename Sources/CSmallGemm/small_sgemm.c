@@ -1,0 +1,160 @@
+// y[m, n] (+)= x[m, k] · W[n, k]ᵀ for a few rows m, the linear layers of batched decoding. OpenBLAS's
+// sgemm has a large fixed cost at small m, and one sgemv per row reads W m times; here a tile of a few
+// rows of W is read from memory once and multiplied, from L1, into every row of x.
+//
+// Each output is a dot product of two contiguous rows, accumulated in one vector over k (the last
+// partial vector zero-padded) and summed across lanes at the end, in the same order for every tile
+// shape, tile position and thread; so a chunk of output columns can go to either thread without
+// changing a bit. Simplifications: no k-blocking (x's rows stream from L1/L2 once per W tile), alpha = 1.
+// Three paths, one kernel (tile_kernel.h) instantiated twice plus portable C:
+//   AVX-512  zmm, tiles of 4 × 6 outputs: 24 accumulators and 6 weight vectors of the 32 registers
+//   AVX2     ymm, tiles of 4 × 3: 12 accumulators and 3 weight vectors of the 16
+//   portable one output at a time, in the AVX2 path's order of lanes (separate multiply and add)
+// Each function carries its own target attribute, so the file builds without global -m flags;
+// ras_path_supported checks CPUID.
+#include "small_sgemm.h"
+
+#include "helper_thread.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define INLINE inline __attribute__((always_inline))
+
+typedef struct {
+    int m, n, k;
+    const float *x, *w;
+    size_t ldx, ldw, ldy;
+    float *y;
+    bool accumulate;
+} product;
+
+static INLINE void store(const product *p, int i, int j, float v) {
+    float *out = p->y + (size_t)i * p->ldy + j;
+    *out = p->accumulate ? *out + v : v;
+}
+
+/// Rows of x per tile: m split into groups of at most `most` rows, as even as possible (a group of one
+/// row has too few independent accumulators to hide the FMA latency).
+static INLINE int group_rows(int m, int most, int row) {
+    const int groups = (m + most - 1) / most, small = m / groups, large_groups = m % groups;
+    return row < large_groups * (small + 1) ? small + 1 : small;
+}
+
+// MARK: - Portable path
+
+static float dot_portable(const float *x, const float *w, int k) {
+    float lanes[8] = {0};
+    for (int l = 0; l < k; l++) lanes[l % 8] += x[l] * w[l];
+    return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+}
+
+static void rows_portable(const void *context, int first, int end) {
+    const product *p = context;
+    for (int j = first; j < end; j++) {
+        const float *w = p->w + (size_t)j * p->ldw;  // one row of W, in L1 for every row of x
+        for (int i = 0; i < p->m; i++) store(p, i, j, dot_portable(p->x + (size_t)i * p->ldx, w, p->k));
+    }
+}
+
+#if defined(__x86_64__)
+
+// MARK: - AVX2 path
+
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+
+/// The lanes summed as dot_portable sums them.
+AVX2_TARGET static INLINE float hsum256(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/// A plain load unless masked: vmaskmovps costs more than a load on the hot path.
+AVX2_TARGET static INLINE __m256 load256(const float *p, __m256i mask, bool masked) {
+    return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+}
+
+#define PATH_NAME(f) f##_avx2
+#define TARGET AVX2_TARGET
+#define VEC __m256
+#define LANES 8
+#define MASK __m256i
+#define TAIL_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define LOAD load256
+#define FMA _mm256_fmadd_ps
+#define HSUM hsum256
+#define ZERO _mm256_setzero_ps()
+#define TILE_COLS 3
+#include "tile_kernel.h"
+
+// MARK: - AVX-512 path
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
+
+AVX512_TARGET static INLINE float hsum512(__m512 v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+#define PATH_NAME(f) f##_avx512
+#define TARGET AVX512_TARGET
+#define VEC __m512
+#define LANES 16
+#define MASK __mmask16
+#define TAIL_MASK(n) ((__mmask16)((1u << (n)) - 1))
+#define LOAD(p, mask, masked) ((void)(masked), _mm512_maskz_loadu_ps(mask, p))
+#define FMA _mm512_fmadd_ps
+#define HSUM hsum512
+#define ZERO _mm512_setzero_ps()
+#define TILE_COLS 6
+#include "tile_kernel.h"
+
+#endif
+
+// MARK: - Dispatch
+
+bool ras_path_supported(int path) {
+    switch (path) {
+    case RAS_PATH_AUTO:
+    case RAS_PATH_PORTABLE: return true;
+#if defined(__x86_64__)
+    case RAS_PATH_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case RAS_PATH_AVX512:
+        return ras_path_supported(RAS_PATH_AVX2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#endif
+    default: return false;
+    }
+}
+
+int ras_best_path(void) {
+    if (ras_path_supported(RAS_PATH_AVX512)) return RAS_PATH_AVX512;
+    if (ras_path_supported(RAS_PATH_AVX2)) return RAS_PATH_AVX2;
+    return RAS_PATH_PORTABLE;
+}
+
+/// Below this many multiply-adds, handing half to the helper costs more than it saves.
+static const size_t parallel_min_products = 1 << 17;
+
+bool ras_sgemm_nt(int m, int n, int k, const float *x, size_t ldx, const float *w, size_t ldw, float *y, size_t ldy,
+                  bool accumulate, int path, int threads) {
+    if (!ras_path_supported(path)) return false;
+    if (m <= 0 || n <= 0) return true;
+    const product p = {m, n, k < 0 ? 0 : k, x, w, ldx, ldw, ldy, y, accumulate};
+    rah_rows_fn rows = rows_portable;
+    int tile_cols = 1;  // chunks of whole tiles, so only the last chunk has a ragged edge
+#if defined(__x86_64__)
+    switch (path == RAS_PATH_AUTO ? ras_best_path() : path) {
+    case RAS_PATH_AVX2: rows = rows_avx2, tile_cols = 3; break;
+    case RAS_PATH_AVX512: rows = rows_avx512, tile_cols = 6; break;
+    }
+#endif
+    const size_t products = (size_t)m * (size_t)n * (size_t)p.k;
+    rah_parallel_rows(rows, &p, n, tile_cols, products < parallel_min_products ? 1 : threads);
+    return true;
+}
