@@ -31,6 +31,9 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--metric", default="gflops")
     p.add_argument("--key", default="m,in,out")
+    p.add_argument("--reference-for", action="append", default=[], metavar="OURS=THEIRS",
+                   help="compare our case OURS (first key field) with the reference's case THEIRS, "
+                        "e.g. rollouts-q8_0=rollouts: the same workload from other weights")
     p.add_argument("--extra", default="", help="further numeric fields to report, comma-separated")
     p.add_argument("--out", required=True)
     p.add_argument("--lower-is-better", action="store_true",
@@ -50,9 +53,12 @@ def main():
 
     header = keys + [f"refalign {args.metric}", f"{args.reference_name} {args.metric}",
                      f"{args.reference_name}/refalign" if args.lower_is_better else "ratio"]
+    counterpart = dict(pair.split("=", 1) for pair in args.reference_for)
+    def theirs_key(key):
+        return (counterpart.get(key[0], key[0]),) + key[1:]
     rows = []
     for key in ours:
-        a, b = statistics.median(ours[key]), statistics.median(theirs[key])
+        a, b = statistics.median(ours[key]), statistics.median(theirs[theirs_key(key)])
         ratio = (b / a if a else float("inf")) if args.lower_is_better else a / b
         rows.append(list(key) + [f"{a:.2f}", f"{b:.2f}", f"{ratio:.2f}"])
     if extra:  # further per-case figures (e.g. peak memory), medians, ours and theirs
@@ -60,7 +66,8 @@ def main():
             header += [f"refalign {field}", f"{args.reference_name} {field}"]
         for row, key in zip(rows, ours):
             for field in extra:
-                row += [f"{statistics.median(ours_extra[key][field]):.2f}", f"{statistics.median(theirs_extra[key][field]):.2f}"]
+                row += [f"{statistics.median(ours_extra[key][field]):.2f}",
+                        f"{statistics.median(theirs_extra[theirs_key(key)][field]):.2f}"]
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(f"# {args.name}: medians of {args.rounds} alternating rounds, {time.strftime('%Y-%m-%d')}, "

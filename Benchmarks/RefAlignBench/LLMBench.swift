@@ -33,6 +33,7 @@ struct LLMBench: ParsableCommand {
             let median = values.sorted()[values.count / 2]
             print(#"{"bench":"\#(name)","unit":"\#(unit)","value":\#(median),"peak_rss_gb":\#(peakRSSGigabytes())}"#)
         }
+        let suffix = mode == .f32 ? "" : "-\(weights)"  // sampled with other weights than the reference's fp32
         for name in cases.split(separator: ",") {
             switch name {
             case "decode":  // greedy, batch 1, 128 new tokens after a ~40-token prompt (prefill included)
@@ -54,7 +55,7 @@ struct LLMBench: ParsableCommand {
                                "Explain photosynthesis in one sentence.", "What is 12 times 12?",
                                "Translate 'good morning' into French.", "Give me a recipe for pancakes.",
                                "Why is the sky blue?", "Describe a sunset over the ocean."].map(chat)
-                report("rollouts", "tok/s", try timed { i in
+                report("rollouts" + suffix, "tok/s", try timed { i in
                     var rngs = prompts.indices.map { Xoshiro256(seed: UInt64(i + 1), stream: "sampling/\($0)") }  // i = −1 is the warm-up
                     _ = try llama.generate(prompts: prompts, maxNewTokens: 128, sampling: SamplingConfig(temperature: 1),
                                        stopTokens: [], rngs: &rngs)
@@ -64,7 +65,7 @@ struct LLMBench: ParsableCommand {
                 let prompts = ["Write a short story about a cat who learns to fly.", "List three primary colors.",
                                "Explain photosynthesis in one sentence.", "What is 12 times 12?"].map(chat)
                 let rows = prompts.flatMap { [[Int32]](repeating: $0, count: 8) }
-                report("rl-rollouts", "tok/s", try timed { i in
+                report("rl-rollouts" + suffix, "tok/s", try timed { i in
                     var rngs = rows.indices.map { Xoshiro256(seed: UInt64(i + 1), stream: "sampling/\($0)") }
                     _ = try llama.generate(prompts: rows, maxNewTokens: 128, sampling: SamplingConfig(temperature: 1),
                                            stopTokens: [], rngs: &rngs)

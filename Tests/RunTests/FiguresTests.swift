@@ -38,7 +38,7 @@ struct FiguresTests {
         let report = try renderFigures(results: results, out: out)
         #expect(report.rendered.map(\.name) == ["train_reward", "completion_length", "heldout"])
         #expect(report.skipped.map(\.name) == ["train_kl", "train_loss", "reward_accuracy", "reward_margin", "heldout_nll", "harmlessness",
-                                                "confidence", "benchmarks", "judge_scatter"])
+                                                "confidence", "sampler_kl", "benchmarks", "judge_scatter"])
         for figure in report.rendered {
             #expect(pngSize(figure.png).map { $0 == (900, 560) } == true, "\(figure.png) is not a 900×560 PNG")
             #expect(FileManager.default.contents(atPath: figure.pdf)?.prefix(4) == Data("%PDF".utf8))

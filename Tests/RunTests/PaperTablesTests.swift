@@ -10,7 +10,7 @@ struct PaperTablesTests {
     @Test func theCommittedResultsRegenerateEveryTable() throws {
         let out = temporaryDirectory()
         let names = try PaperTables.write(results: projectRoot + "/Results/quick", benchmarks: projectRoot + "/Results/benchmarks", folder: out)
-        #expect(names == ["preset", "tasks", "arena", "extensions", "judge", "speed", "claims", "headline"])
+        #expect(names == ["preset", "tasks", "arena", "rollouts", "extensions", "judge", "speed", "claims", "headline"])
         for name in names {
             let file = name + (name == "headline" ? ".md" : ".tex")
             let regenerated = try String(contentsOfFile: out + "/" + file, encoding: .utf8)
