@@ -51,42 +51,67 @@ public func geluBackward<S: TensorScalar>(
     }
 }
 
-@inlinable func sigmoid<S: TensorScalar>(_ z: S) -> S { 1 / (1 + S.exp(-z)) }
+/// Runs body(range, e) over 0..<count split across threads by `parallelFor` and cut into chunks of 256,
+/// with e[i − range.lowerBound] = exp(−x[i]) from `vectorExp`: the exp behind σ(x) = 1 / (1 + e).
+/// Each element's e is the same whatever the split, so SiLU and SwiGLU do not depend on the thread count.
+@inlinable
+func withNegatedExp<S: TensorScalar>(
+    _ x: UnsafePointer<S>, count: Int, threads: Int, _ body: (Range<Int>, UnsafePointer<S>) -> Void
+) {
+    let chunk = 256
+    parallelFor(count, grain: parallelGrain, threads: threads) { range in
+        withUnsafeTemporaryAllocation(of: S.self, capacity: chunk) { e in
+            for lo in stride(from: range.lowerBound, to: range.upperBound, by: chunk) {
+                let hi = min(lo + chunk, range.upperBound)
+                vectorExp(e.baseAddress!, x + lo, count: hi - lo, scale: -1)
+                body(lo..<hi, e.baseAddress!)
+            }
+        }
+    }
+}
 
 /// SiLU: out = x·σ(x)
 @inlinable
-public func siluForward<S: TensorScalar>(_ out: UnsafeMutablePointer<S>, _ x: UnsafePointer<S>, count: Int) {
-    for i in 0..<count { out[i] = x[i] * sigmoid(x[i]) }
+public func siluForward<S: TensorScalar>(_ out: UnsafeMutablePointer<S>, _ x: UnsafePointer<S>, count: Int, threads: Int = BLAS.threads) {
+    withNegatedExp(x, count: count, threads: threads) { range, e in
+        for i in range { out[i] = x[i] * (1 / (1 + e[i - range.lowerBound])) }
+    }
 }
 
 /// dx += dout · σ(x)·(1 + x·(1 − σ(x)))
 @inlinable
 public func siluBackward<S: TensorScalar>(
-    dX: UnsafeMutablePointer<S>, dOut: UnsafePointer<S>, _ x: UnsafePointer<S>, count: Int
+    dX: UnsafeMutablePointer<S>, dOut: UnsafePointer<S>, _ x: UnsafePointer<S>, count: Int, threads: Int = BLAS.threads
 ) {
-    for i in 0..<count {
-        let s = sigmoid(x[i])
-        dX[i] += dOut[i] * s * (1 + x[i] * (1 - s))
+    withNegatedExp(x, count: count, threads: threads) { range, e in
+        for i in range {
+            let s = 1 / (1 + e[i - range.lowerBound])
+            dX[i] += dOut[i] * s * (1 + x[i] * (1 - s))
+        }
     }
 }
 
 /// SwiGLU (Llama MLP): out = silu(gate) ⊙ up
 @inlinable
 public func swigluForward<S: TensorScalar>(
-    _ out: UnsafeMutablePointer<S>, gate: UnsafePointer<S>, up: UnsafePointer<S>, count: Int
+    _ out: UnsafeMutablePointer<S>, gate: UnsafePointer<S>, up: UnsafePointer<S>, count: Int, threads: Int = BLAS.threads
 ) {
-    for i in 0..<count { out[i] = gate[i] * sigmoid(gate[i]) * up[i] }
+    withNegatedExp(gate, count: count, threads: threads) { range, e in
+        for i in range { out[i] = gate[i] * (1 / (1 + e[i - range.lowerBound])) * up[i] }
+    }
 }
 
 /// dgate += dout ⊙ up ⊙ silu'(gate), dup += dout ⊙ silu(gate)
 @inlinable
 public func swigluBackward<S: TensorScalar>(
     dGate: UnsafeMutablePointer<S>, dUp: UnsafeMutablePointer<S>, dOut: UnsafePointer<S>,
-    gate: UnsafePointer<S>, up: UnsafePointer<S>, count: Int
+    gate: UnsafePointer<S>, up: UnsafePointer<S>, count: Int, threads: Int = BLAS.threads
 ) {
-    for i in 0..<count {
-        let g = gate[i], s = sigmoid(g)
-        dGate[i] += dOut[i] * up[i] * s * (1 + g * (1 - s))
-        dUp[i] += dOut[i] * g * s
+    withNegatedExp(gate, count: count, threads: threads) { range, e in
+        for i in range {
+            let g = gate[i], s = 1 / (1 + e[i - range.lowerBound])
+            dGate[i] += dOut[i] * up[i] * s * (1 + g * (1 - s))
+            dUp[i] += dOut[i] * g * s
+        }
     }
 }

@@ -12,14 +12,17 @@ public func embeddingForward<S: TensorScalar>(
     }
 }
 
-/// dTable[ids[n], :] += dOut[n, :] (scatter-add: repeated ids accumulate).
+/// dTable[ids[n], :] += dOut[n, :] (scatter-add: repeated ids accumulate). Threads split the columns,
+/// each adding the rows in order, so the bits are those of one thread on every thread count.
 @inlinable
 public func embeddingBackward<S: TensorScalar>(
     dTable: UnsafeMutablePointer<S>, dOut: UnsafePointer<S>, ids: UnsafePointer<Int32>,
-    count n: Int, dim: Int
+    count n: Int, dim: Int, threads: Int = BLAS.threads
 ) {
-    for i in 0..<n {
-        let row = dTable + Int(ids[i]) * dim, g = dOut + i * dim
-        for j in 0..<dim { row[j] += g[j] }
+    parallelFor(dim, grain: max(1, parallelGrain / max(1, n)), threads: threads) { columns in
+        for i in 0..<n {
+            let row = dTable + Int(ids[i]) * dim, g = dOut + i * dim
+            for j in columns { row[j] += g[j] }
+        }
     }
 }

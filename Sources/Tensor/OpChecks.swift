@@ -272,11 +272,14 @@ struct RoPECheck: OpCheck {
     let heads = 2, headDim = 8, base = 10_000.0
     let positions: [Int32] = [0, 1, 2, 7, 3, 40]  // rows of a padded batch need not be consecutive
     var inputShapes: [[Int]] { [[positions.count, heads, headDim]] }
+    func table<S: TensorScalar>(_: S.Type) -> RoPETable<S> {
+        RoPETable(headDim: headDim, base: S(base), positions: Int(positions.max()!) + 1)
+    }
     func forward<S: TensorScalar>(_ x: [Tensor<S>]) -> Tensor<S> {
         let out = Tensor<S>(shape: inputShapes[0])
         positions.withUnsafeBufferPointer {
             ropeForward(out.pointer, x[0].pointer, positions: $0.baseAddress!, tokens: positions.count,
-                        heads: heads, headDim: headDim, base: S(base), convention: convention)
+                        heads: heads, headDim: headDim, table: table(S.self), convention: convention)
         }
         return out
     }
@@ -284,7 +287,7 @@ struct RoPECheck: OpCheck {
         let g = zeros(like: x)
         positions.withUnsafeBufferPointer {
             ropeBackward(dX: g[0].pointer, dOut: d.pointer, positions: $0.baseAddress!, tokens: positions.count,
-                         heads: heads, headDim: headDim, base: S(base), convention: convention)
+                         heads: heads, headDim: headDim, table: table(S.self), convention: convention)
         }
         return g
     }

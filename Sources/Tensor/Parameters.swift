@@ -47,15 +47,33 @@ public final class ParameterStore: @unchecked Sendable {
 
 /// Scales all gradients so their global L2 norm is at most `maxNorm` (torch's clip_grad_norm_:
 /// coefficient maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping.
+/// The sum of squares is taken in Double over fixed blocks of 64 Ki gradients (eight lanes each, summed
+/// in order) and the blocks' sums are added in order, so with the split scaling it is the same on every
+/// thread count.
 @discardableResult
-public func clipGradientNorm(_ gradients: UnsafeMutablePointer<Float>, count: Int, maxNorm: Double) -> Double {
-    var sumSquares: Double = 0
-    for i in 0..<count { let g = Double(gradients[i]); sumSquares += g * g }
-    let norm = sumSquares.squareRoot()
+public func clipGradientNorm(_ gradients: UnsafeMutablePointer<Float>, count: Int, maxNorm: Double, threads: Int = BLAS.threads) -> Double {
+    let block = 1 << 16, blocks = (count + block - 1) / block
+    var partials = [Double](repeating: 0, count: blocks)
+    partials.withUnsafeMutableBufferPointer { partials in
+        parallelFor(blocks, grain: 1, threads: threads) { range in
+            for b in range {
+                let end = min(count, (b + 1) * block)
+                var lanes = SIMD8<Double>()
+                for i in stride(from: b * block, to: end, by: 8) {
+                    let v = SIMD8<Double>(loadLanes(gradients, i, count: end, padding: 0) as SIMD8<Float>)
+                    lanes += v * v
+                }
+                for j in 0..<8 { partials[b] += lanes[j] }
+            }
+        }
+    }
+    let norm = partials.reduce(0, +).squareRoot()
     let coefficient = maxNorm / (norm + 1e-6)
     if coefficient < 1 {
         let c = Float(coefficient)
-        for i in 0..<count { gradients[i] *= c }
+        parallelFor(count, grain: parallelGrain, threads: threads) { range in
+            for i in range { gradients[i] *= c }
+        }
     }
     return norm
 }

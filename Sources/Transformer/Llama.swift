@@ -102,6 +102,9 @@ public final class Llama: @unchecked Sendable {
     let layers: [Layer]
     /// Quantized matrices generation multiplies by (`useInferenceWeights`); nil: the fp32 parameters.
     var inference: InferenceWeights?
+    /// RoPE's cos/sin for positions 0..<n, grown when a batch reaches past n (see `rope(covering:count:)`).
+    private var ropeTable: RoPETable<Float>
+    private let ropeLock = NSLock()
 
     /// Every parameter's GGUF name, shape and whether it is a matrix, in storage order.
     static func parameterSpecs(_ c: LlamaConfig) -> [(name: String, shape: [Int], isMatrix: Bool)] {
@@ -126,6 +129,7 @@ public final class Llama: @unchecked Sendable {
     /// `trainable: false` makes a frozen model (weights only, no gradient buffers): a reference policy.
     public init(config c: LlamaConfig, trainable: Bool = true) {
         config = c
+        ropeTable = RoPETable(headDim: c.headDim, base: c.ropeTheta, positions: 0)
         parameters = ParameterStore(Self.parameterSpecs(c).map { ($0.name, $0.shape, $0.isMatrix) }, trainable: trainable)
         let e = parameters.entries
         embedding = e[0]
@@ -152,6 +156,20 @@ public final class Llama: @unchecked Sendable {
             let isNorm = entry.shape.count == 1
             for i in 0..<entry.count { p[i] = isNorm ? 1 : Float(rng.nextNormal() * 0.02) }
         }
+    }
+
+    /// The RoPE table covering every position in positions[0..<count]: the model's, regrown (at least
+    /// doubling, up to the context length) when one is past its end; the lock lets concurrent forwards share it.
+    func rope(covering positions: UnsafePointer<Int32>, count: Int) -> RoPETable<Float> {
+        var needed = 0
+        for i in 0..<count { needed = max(needed, Int(positions[i]) + 1) }
+        ropeLock.lock()
+        defer { ropeLock.unlock() }
+        if ropeTable.positions < needed {
+            ropeTable = RoPETable(headDim: config.headDim, base: config.ropeTheta,
+                                  positions: max(needed, min(config.contextLength, 2 * ropeTable.positions)))
+        }
+        return ropeTable
     }
 
     @inline(__always) func w(_ e: ParameterStore.Entry) -> UnsafeMutablePointer<Float> { parameters.value(e) }
@@ -197,10 +215,11 @@ public final class Llama: @unchecked Sendable {
         linear(a.q.pointer, a.normed.pointer, layer.q, ql?.q, m: n, n: c.qDim, k: D)
         linear(a.k.pointer, a.normed.pointer, layer.k, ql?.k, m: n, n: c.kvDim, k: D)
         linear(a.v.pointer, a.normed.pointer, layer.v, ql?.v, m: n, n: c.kvDim, k: D)
+        let angles = rope(covering: positions, count: n)
         ropeForward(a.q.pointer, a.q.pointer, positions: positions, tokens: n, heads: c.heads, headDim: c.headDim,
-                    base: c.ropeTheta, convention: c.ropeConvention)
+                    table: angles, convention: c.ropeConvention)
         ropeForward(a.k.pointer, a.k.pointer, positions: positions, tokens: n, heads: c.kvHeads, headDim: c.headDim,
-                    base: c.ropeTheta, convention: c.ropeConvention)
+                    table: angles, convention: c.ropeConvention)
         if cacheK != a.k.pointer {  // new keys and values into their cache slots
             for b in 0..<B {
                 let dst = (b * capacity + start) * c.kvDim, src = b * slots * c.kvDim
@@ -289,6 +308,7 @@ public final class Llama: @unchecked Sendable {
         let dQ = Tensor<Float>(shape: [n, c.qDim]), dK = Tensor<Float>(shape: [n, c.kvDim]), dV = Tensor<Float>(shape: [n, c.kvDim])
         let dQPre = Tensor<Float>(shape: [n, c.qDim]), dKPre = Tensor<Float>(shape: [n, c.kvDim])
         let ffnOut = Tensor<Float>(shape: [n, F])
+        let angles = batch.positions.withUnsafeBufferPointer { rope(covering: $0.baseAddress!, count: n) }
         for (l, layer) in layers.enumerated().reversed() {
             let a = acts.layers[l]
             // next = residual + swiglu(gate, up)·Wdᵀ: dResidual = dH (residual path) + the FFN's input gradient
@@ -321,9 +341,9 @@ public final class Llama: @unchecked Sendable {
             dQPre.zero(); dKPre.zero()
             batch.positions.withUnsafeBufferPointer { pos in
                 ropeBackward(dX: dQPre.pointer, dOut: dQ.pointer, positions: pos.baseAddress!, tokens: n, heads: c.heads,
-                             headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
+                             headDim: c.headDim, table: angles, convention: c.ropeConvention)
                 ropeBackward(dX: dKPre.pointer, dOut: dK.pointer, positions: pos.baseAddress!, tokens: n, heads: c.kvHeads,
-                             headDim: c.headDim, base: c.ropeTheta, convention: c.ropeConvention)
+                             headDim: c.headDim, table: angles, convention: c.ropeConvention)
             }
             dNormed.zero()
             matmulBackward(dA: dNormed.pointer, dB: g(layer.q), dC: dQPre.pointer, a.normed.pointer, w(layer.q),
@@ -404,7 +424,9 @@ public final class Llama: @unchecked Sendable {
     public func tokenLogProbsAndEntropies(_ acts: Activations, targets: [Int32], temperature: Float = 1) throws -> (logProbs: [Float], entropies: [Float]) {
         try validate(targets: targets, of: acts.batch)
         var entropies = [Float](repeating: 0, count: targets.count)
-        let lp = logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature, entropies: &entropies)
+        let lp = entropies.withUnsafeMutableBufferPointer {
+            logProbs(normed: acts.finalNormed.pointer, targets: targets, temperature: temperature, entropies: $0.baseAddress)
+        }
         return (lp, entropies)
     }
 
@@ -412,36 +434,41 @@ public final class Llama: @unchecked Sendable {
         logProbs(normed: normed, targets: targets, temperature: temperature, entropies: nil)
     }
 
-    private func logProbs(normed: UnsafePointer<Float>, targets: [Int32], temperature: Float, entropies: UnsafeMutablePointer<[Float]>?) -> [Float] {
+    /// The rows of each head chunk are split across threads; each row is computed alone, so the results
+    /// do not depend on the thread count.
+    private func logProbs(normed: UnsafePointer<Float>, targets: [Int32], temperature: Float, entropies: UnsafeMutablePointer<Float>?) -> [Float] {
         let V = config.vocabSize, rows = Self.targetRows(targets), chunk = min(Self.headChunk, max(rows.count, 1))
         let gathered = Tensor<Float>(shape: [chunk, config.hiddenSize]), logits = Tensor<Float>(shape: [chunk, V])
         var out = [Float](repeating: 0, count: targets.count)
-        var scratch = [Float](repeating: 0, count: V)
-        for start in stride(from: 0, to: rows.count, by: chunk) {
-            let part = rows[start..<min(start + chunk, rows.count)]
-            headLogits(normed, rows: part, gathered: gathered, logits: logits)
-            for (i, r) in part.enumerated() {
-                let row = logits.pointer + i * V
-                out[r] = logProb(of: Int(targets[r]), row: row, temperature: temperature, scratch: &scratch)
-                if let entropies {  // H = −Σ p log p with log p = x/T − lse, lse = x_target/T − log p_target
-                    let invT = 1 / temperature, lse = row[Int(targets[r])] * invT - out[r]
-                    var h: Float = 0
-                    for j in 0..<V { let lp = row[j] * invT - lse; h -= Float.exp(lp) * lp }
-                    entropies.pointee[r] = h
+        out.withUnsafeMutableBufferPointer { out in
+            for start in stride(from: 0, to: rows.count, by: chunk) {
+                let part = rows[start..<min(start + chunk, rows.count)]
+                headLogits(normed, rows: part, gathered: gathered, logits: logits)
+                parallelFor(part.count, grain: max(1, parallelGrain / V)) { range in
+                    for i in range {
+                        let r = part[start + i]
+                        let s = tokenStatistics(of: Int(targets[r]), row: logits.pointer + i * V, temperature: temperature)
+                        out[r] = s.logProb
+                        entropies?[r] = s.entropy
+                    }
                 }
             }
         }
         return out
     }
 
-    /// log softmax(row / temperature)[token]; `scratch` holds V floats. The one place sampler and trainer
-    /// turn logits into a token's log-prob.
+    /// log softmax(row / temperature)[token] and the entropy of softmax(row / temperature), from one
+    /// online pass over the row (`softmaxStatistics`). The one place sampler and trainer turn logits into
+    /// a token's log-prob.
+    func tokenStatistics(of token: Int, row: UnsafePointer<Float>, temperature: Float) -> (logProb: Float, entropy: Float) {
+        let invT = 1 / temperature
+        let s = softmaxStatistics(row, count: config.vocabSize, scale: invT)
+        return (row[token] * invT - s.logSumExp, s.entropy)
+    }
+
+    /// `tokenStatistics(…).logProb`, in Generation's spelling (its `scratch` is no longer used).
     func logProb(of token: Int, row: UnsafePointer<Float>, temperature: Float, scratch: inout [Float]) -> Float {
-        let V = config.vocabSize, invT = 1 / temperature
-        return scratch.withUnsafeMutableBufferPointer { scaled in
-            for j in 0..<V { scaled[j] = row[j] * invT }
-            return scaled[token] - logSumExp(scaled.baseAddress!, count: V)
-        }
+        tokenStatistics(of: token, row: row, temperature: temperature).logProb
     }
 
     /// Backward from per-token gradients d(objective)/d(log p) to every parameter:
@@ -462,15 +489,14 @@ public final class Llama: @unchecked Sendable {
         for start in stride(from: 0, to: rows.count, by: chunk) {
             let part = rows[start..<min(start + chunk, rows.count)]
             headLogits(acts.finalNormed.pointer, rows: part, gathered: gathered, logits: dLogits)
-            for (i, r) in part.enumerated() {  // softmax in place, then the log-prob gradient
-                let d = dLogits.pointer + i * V
-                var m = -Float.infinity
-                for j in 0..<V { m = max(m, d[j] * invT) }
-                var sum: Float = 0
-                for j in 0..<V { d[j] = Float.exp(d[j] * invT - m); sum += d[j] }
-                let scale = -dLogProb[r] * invT / sum
-                for j in 0..<V { d[j] *= scale }
-                d[Int(targets[r])] += dLogProb[r] * invT
+            parallelFor(part.count, grain: max(1, parallelGrain / V)) { range in  // rows alone: any thread count
+                for i in range {  // softmax in place, then the log-prob gradient
+                    let r = part[start + i], d = dLogits.pointer + i * V
+                    vectorExp(d, d, count: V, scale: invT, shift: softmaxStatistics(d, count: V, scale: invT).logSumExp)
+                    let scale = -dLogProb[r] * invT
+                    for j in 0..<V { d[j] *= scale }
+                    d[Int(targets[r])] += dLogProb[r] * invT
+                }
             }
             // logits = gathered · Eᵀ (tied): dGathered = dLogits · E, dE += dLogitsᵀ · gathered
             dGathered.zero()
