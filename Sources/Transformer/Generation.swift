@@ -168,7 +168,7 @@ extension Llama {
         var logitRow = source                  // cache row i samples from this row of `logits`
         var logits = prefillBuffers.logits
         var nextPosition = prompts.map { Int32($0.count) }
-        var scratch = [Float](repeating: 0, count: V), scaled = [Float](repeating: 0, count: V)
+        var scratch = [Float](repeating: 0, count: V)
         let temperature = sampling.isGreedy ? 1 : sampling.temperature
         for step in 0..<maxNewTokens {
             var tokens: [Int32] = [], positions: [Int32] = [], keep: [Int] = []
@@ -178,7 +178,7 @@ extension Llama {
                     sampleToken(logits: row, count: V, config: sampling, scratch: $0.baseAddress!, rng: &rngs[b])
                 }
                 results[b].tokens.append(Int32(token))
-                results[b].logProbs.append(logProb(of: token, row: row, temperature: temperature, scratch: &scaled))
+                results[b].logProbs.append(tokenStatistics(of: token, row: row, temperature: temperature).logProb)
                 if stopTokens.contains(Int32(token)) {
                     results[b].stopped = true
                 } else {

@@ -466,11 +466,6 @@ public final class Llama: @unchecked Sendable {
         return (row[token] * invT - s.logSumExp, s.entropy)
     }
 
-    /// `tokenStatistics(…).logProb`, in Generation's spelling (its `scratch` is no longer used).
-    func logProb(of token: Int, row: UnsafePointer<Float>, temperature: Float, scratch: inout [Float]) -> Float {
-        tokenStatistics(of: token, row: row, temperature: temperature).logProb
-    }
-
     /// Backward from per-token gradients d(objective)/d(log p) to every parameter:
     /// dlogits[r] = dLogProb[r]/T · (onehot(target) − softmax(logits[r]/T)). The head's logits are
     /// recomputed chunk by chunk for the rows with a non-zero gradient (one extra head matmul per chunk
