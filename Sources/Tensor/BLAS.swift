@@ -106,24 +106,19 @@ public enum BLAS {
     }
 
     /// Chosen by measurement per shape (refalign-bench sgemm --routes small-gemm,sgemv,sgemm: the routes
-    /// interleaved in one process, 2 threads, SmolLM2's five linear shapes; a shared 2-core machine at load
-    /// 4–7, so ratios within a round, not rates). Ratios of the small-batch kernel to OpenBLAS's better route:
-    ///   M = 2–6: 1.2–3.2×, except where OpenBLAS's small-matrix sgemm runs (below): 0.5–0.85× there
-    ///   M = 8:   1.8–4.5×   M = 16: 1.6–3.4×   M = 32: 1.1–4.1×   M = 48: 0.7–1.5×   M = 64: 0.7–1.0×
-    ///   M = 1:   0.5–1.1× (nothing is shared between rows), so sgemv, or the small-matrix sgemm where it
-    ///            runs (1.5–2.5× sgemv at M = 1 on 576→576 and 576→192, equal on 1536→576)
-    /// OpenBLAS's blocked sgemm takes the rest: its fixed cost pays off from about 48 rows.
+    /// interleaved in one process, 2 threads, SmolLM2's five linear shapes). Ratios of the small-batch kernel
+    /// to OpenBLAS's better route, first on a shared machine at load 4–7 (ratios within a round):
+    ///   M = 2–6: 1.2–3.2×   M = 8: 1.8–4.5×   M = 16: 1.6–3.4×   M = 32: 1.1–4.1×   M = 48: 0.7–1.5×   M = 64: 0.7–1.0×
+    /// and on a quiet one (2026-12-01 19:20), GFLOP/s small-gemm / sgemv / OpenBLAS sgemm:
+    ///   M = 1: 75/58/48 (576→576), 56/54/56 (576→192), 36/44/8 (576→1536), 52/54/20 (1536→576), 11.9/11.2/4.8 (head)
+    ///   M = 2: 122/56/89, 111/52/84, 76/53/14, 94/52/14, 23/12/9;  M = 4: 110–131 against at most 117 (576→192)
+    /// So sgemv at M = 1 (nothing is shared between rows, and it never loses by much), the kernel for 2–32
+    /// rows, and OpenBLAS's blocked sgemm from 33 (its fixed cost pays off from about 48 rows). OpenBLAS's
+    /// small-matrix sgemm (SkylakeX, M·N ≤ 1200) looked faster at M = 1 under load and was not on a quiet machine.
     static func linearRoute(m: Int, n: Int, k: Int) -> LinearRoute {
-        if hasSmallMatrixSgemm && m * n <= 1200 && k >= 32 && m * n * k <= 1_000_000 { return .openBLAS }
         if m == 1 { return .gemvPerRow }
         return m <= 32 ? .smallGemm : .openBLAS
     }
-
-    /// OpenBLAS's SkylakeX kernels include an unblocked small-matrix sgemm, which this layout (row-major
-    /// A · Bᵀ) gets for M·N ≤ 1200, K ≥ 32 and M·N·K ≤ 10⁶ (its permit, kernel/x86_64/
-    /// sgemm_small_kernel_permit_skylakex.c; measured where the rule above says). Other kernel families
-    /// were not measured and take the plain rule.
-    static let hasSmallMatrixSgemm = coreName == "SkylakeX"
 
     @usableFromInline static func dgemm(
         _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
