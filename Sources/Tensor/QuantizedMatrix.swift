@@ -34,19 +34,19 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public static let defaultThreads = min(2, ProcessInfo.processInfo.activeProcessorCount)
 
     /// rows · cols / 32 blocks of `format`, written into the matrix's memory by `fill`.
-    init(format: QuantizedFormat, rows: Int, cols: Int, fill: (UnsafeMutableRawPointer) -> Void) {
+    init(format: QuantizedFormat, rows: Int, cols: Int, fill: (UnsafeMutableRawBufferPointer) -> Void) {
         precondition(rows > 0 && cols > 0 && cols % 32 == 0, "quantized matrix [\(rows), \(cols)]: columns must be whole blocks of 32")
         self.format = format
         self.rows = rows
         self.cols = cols
         byteCount = rows * (cols / 32) * format.blockBytes
         blocks = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
-        fill(blocks)
+        fill(UnsafeMutableRawBufferPointer(start: blocks, count: byteCount))
     }
 
     /// Copies rows · cols / 32 blocks of `format` from `source`.
     public convenience init(format: QuantizedFormat, rows: Int, cols: Int, copying source: UnsafeRawPointer) {
-        self.init(format: format, rows: rows, cols: cols) { $0.copyMemory(from: source, byteCount: rows * (cols / 32) * format.blockBytes) }
+        self.init(format: format, rows: rows, cols: cols) { $0.copyMemory(from: UnsafeRawBufferPointer(start: source, count: $0.count)) }
     }
 
     /// Quantizes `values` [rows, cols] to Q8_0 by GGUF's rule (`quantizeQ8_0`), the rows split across
@@ -55,7 +55,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public convenience init(quantizingQ8_0 values: UnsafePointer<Float>, rows: Int, cols: Int, threads: Int = QuantizedMatrix.defaultThreads) {
         self.init(format: .q8_0, rows: rows, cols: cols) { blocks in
             let rowBlocks = cols / 32, parts = max(1, min(threads, rows))
-            nonisolated(unsafe) let (source, destination) = (values, blocks)  // disjoint row ranges per thread
+            nonisolated(unsafe) let (source, destination) = (values, blocks.baseAddress!)  // disjoint row ranges per thread
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let first = rows * p / parts, end = rows * (p + 1) / parts
                 raq_quantize_q8_0(source + first * cols, end > first ? (end - first) * rowBlocks : 0,
