@@ -68,6 +68,14 @@ struct QuantizedKernelTests {
                     try #require(error <= bound[e], "\(format) \(path) threads \(threads) [\(n)×\(k)] m \(m): element \(e) off by \(error) > \(bound[e])")
                 }
                 if threads == 1 { reference = y } else { #expect(y == reference, "\(format) \(path): 2 threads differ bitwise from 1") }
+                // rows are multiplied in tiles of up to four; a row's result must not depend on its tile
+                for i in [0, m / 2, m - 1] {
+                    var single = [Float](repeating: 0, count: n)
+                    x.withUnsafeBufferPointer { xp in
+                        single.withUnsafeMutableBufferPointer { matrix.multiply($0.baseAddress!, xp.baseAddress! + i * k, m: 1, path: path, threads: threads) }
+                    }
+                    #expect(single[...] == y[i * n..<(i + 1) * n], "\(format) \(path): row \(i) alone differs bitwise from row \(i) of \(m)")
+                }
                 // accumulate: y += x·Wᵀ
                 var acc = y
                 x.withUnsafeBufferPointer { xp in
@@ -78,12 +86,13 @@ struct QuantizedKernelTests {
         }
     }
 
-    // Shapes: odd block counts (the SIMD paths' one-block tails), several activation rows, and products
-    // large enough to be shared with the helper thread (≥ 65,536 weights).
+    // Shapes: odd block counts (the SIMD paths' one-block tails), row tiles of every size (1–4 rows),
+    // and products large enough to be shared with the helper thread (≥ 65,536 weights).
     @Test(arguments: QuantizedFormat.allCases)
     func smallProducts(format: QuantizedFormat) throws {
         try check(format, rows: 5, cols: 32, m: 1)
         try check(format, rows: 7, cols: 96, m: 3)
+        try check(format, rows: 9, cols: 160, m: 6)
         try check(format, rows: 33, cols: 64, m: 32)
     }
 
