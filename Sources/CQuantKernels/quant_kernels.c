@@ -461,14 +461,61 @@ bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, 
 
 // MARK: - Quantizing weights
 
-void raq_quantize_q8_0(const float *x, size_t blocks, void *out) {
-    uint8_t *o = out;
+/// One Q8_0 block: d = max|x|/127 as f16 (nearest even, as Swift's Float16(d)), q = round(x/d).
+static inline float q8_0_scale(float amax, uint8_t *o) {
+    const float d = amax / 127;
+    const _Float16 h = (_Float16)d;
+    memcpy(o, &h, 2);
+    return d != 0 ? 1 / d : 0;
+}
+
+static void quantize_q8_0_scalar(const float *x, size_t blocks, uint8_t *o) {
     for (size_t b = 0; b < blocks; b++, x += 32, o += 34) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-        const float d = amax / 127, id = d != 0 ? 1 / d : 0;
-        const _Float16 h = (_Float16)d;  // round to nearest even, as Swift's Float16(d)
-        memcpy(o, &h, 2);
+        const float id = q8_0_scale(amax, o);
         for (int j = 0; j < 32; j++) o[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    }
+}
+
+#if defined(__x86_64__)
+/// The same bytes on 8 lanes. roundf rounds half away from zero: t = trunc(v), plus sign(v) where
+/// |v − t| ≥ 0.5 (v − t is exact, so no double rounding as in trunc(v + 0.5)).
+AVX2_TARGET static void quantize_q8_0_avx2(const float *x, size_t blocks, uint8_t *o) {
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)), half = _mm256_set1_ps(0.5f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (size_t b = 0; b < blocks; b++, x += 32, o += 34) {
+        __m256 v[4], amax = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+            amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], magnitude));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const __m256 id = _mm256_set1_ps(q8_0_scale(_mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4))), o));
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) {
+            const __m256 y = _mm256_mul_ps(v[i], id), t = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m256 away = _mm256_and_ps(_mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(y, t), magnitude), half, _CMP_GE_OQ),
+                                              _mm256_or_ps(_mm256_andnot_ps(magnitude, y), _mm256_set1_ps(1)));
+            q[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, away));
+        }
+        const __m256i words = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)(o + 2), _mm256_permutevar8x32_epi32(words, order));
+    }
+}
+#endif
+
+bool raq_quantize_q8_0(const float *x, size_t blocks, void *out, int path) {
+    switch (path == RAQ_PATH_AUTO ? raq_best_path() : path) {
+    case RAQ_PATH_SCALAR: quantize_q8_0_scalar(x, blocks, out); return true;
+#if defined(__x86_64__)
+    case RAQ_PATH_AVX2:
+    case RAQ_PATH_AVX512_VNNI:
+        if (!raq_path_supported(path)) return false;
+        quantize_q8_0_avx2(x, blocks, out);
+        return true;
+#endif
+    default: return false;
     }
 }

@@ -105,6 +105,6 @@ public func quantizeQ8_0(_ values: UnsafeBufferPointer<Float>) -> Data {
     let blocks = values.count / 32
     guard blocks > 0, let x = values.baseAddress else { return Data() }
     var out = Data(count: blocks * 34)
-    out.withUnsafeMutableBytes { raq_quantize_q8_0(x, blocks, $0.baseAddress!) }
+    out.withUnsafeMutableBytes { _ = raq_quantize_q8_0(x, blocks, $0.baseAddress!, Int32(RAQ_PATH_AUTO)) }
     return out
 }

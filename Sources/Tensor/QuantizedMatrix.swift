@@ -50,16 +50,18 @@ public final class QuantizedMatrix: @unchecked Sendable {
     }
 
     /// Quantizes `values` [rows, cols] to Q8_0 by GGUF's rule (`quantizeQ8_0`), the rows split across
-    /// `threads` (each block is quantized alone, so the bytes do not depend on the split). Training
-    /// re-quantizes its weights before every sampled batch with it.
-    public convenience init(quantizingQ8_0 values: UnsafePointer<Float>, rows: Int, cols: Int, threads: Int = QuantizedMatrix.defaultThreads) {
+    /// `threads` (each block is quantized alone, so the bytes do not depend on the split or the path).
+    /// Training re-quantizes its weights before every sampled batch with it.
+    public convenience init(quantizingQ8_0 values: UnsafePointer<Float>, rows: Int, cols: Int, threads: Int = QuantizedMatrix.defaultThreads,
+                            path: QuantizedKernelPath = .auto) {
+        precondition(path.isSupported, "the \(path) quantized kernel needs CPU features this machine lacks")
         self.init(format: .q8_0, rows: rows, cols: cols) { blocks in
             let rowBlocks = cols / 32, parts = max(1, min(threads, rows))
             nonisolated(unsafe) let (source, destination) = (values, blocks.baseAddress!)  // disjoint row ranges per thread
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let first = rows * p / parts, end = rows * (p + 1) / parts
-                raq_quantize_q8_0(source + first * cols, end > first ? (end - first) * rowBlocks : 0,
-                                  destination + first * rowBlocks * QuantizedFormat.q8_0.blockBytes)
+                _ = raq_quantize_q8_0(source + first * cols, end > first ? (end - first) * rowBlocks : 0,
+                                      destination + first * rowBlocks * QuantizedFormat.q8_0.blockBytes, path.rawValue)
             }
         }
     }

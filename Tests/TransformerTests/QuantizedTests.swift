@@ -105,6 +105,7 @@ struct QuantizedKernelTests {
         for j in 96..<128 { values[j] = 0 }                                              // a zero block
         values[128] = 127                                                                 // d = 1: q = x exactly,
         for j in 129..<160 { values[j] = Float(j - 144) + 0.5 }                         // and ties: 2.5 → 3, not 2
+        values[141] = Float(0.5).nextDown                                                 // just under a tie: 0 (trunc(v + 0.5) gives 1)
         values[200] = 1e-9                                                                // a tiny block maximum
         var expected: [UInt8] = []
         for b in 0..<values.count / 32 {
@@ -115,9 +116,13 @@ struct QuantizedKernelTests {
         }
         let written = values.withUnsafeBufferPointer { Array(quantizeQ8_0($0)) }
         #expect(written == expected)
-        for threads in [1, 2, 5] {
-            let matrix = values.withUnsafeBufferPointer { QuantizedMatrix(quantizingQ8_0: $0.baseAddress!, rows: 7, cols: 96, threads: threads) }
-            #expect(Array(matrix.bytes) == expected, "\(threads) threads")
+        for path in QuantizedKernelTests.paths where path.isSupported {
+            for threads in [1, 2, 5] {
+                let matrix = values.withUnsafeBufferPointer {
+                    QuantizedMatrix(quantizingQ8_0: $0.baseAddress!, rows: 7, cols: 96, threads: threads, path: path)
+                }
+                #expect(Array(matrix.bytes) == expected, "\(path), \(threads) threads")
+            }
         }
     }
 

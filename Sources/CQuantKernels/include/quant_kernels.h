@@ -33,7 +33,8 @@ bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, 
 
 /// Q8_0 blocks of `blocks` × 32 values into `out` (34 bytes a block): d = max|x|/127 stored as f16 and
 /// q = round(x/d), ties away from zero, as llama.cpp's quantize_row_q8_0_ref (a file written from it
-/// matches one llama-quantize writes).
-void raq_quantize_q8_0(const float *x, size_t blocks, void *out);
+/// matches one llama-quantize writes). Every path writes the same bytes; false for a path this CPU
+/// cannot run (nothing is written).
+bool raq_quantize_q8_0(const float *x, size_t blocks, void *out, int path);
 
 #endif
