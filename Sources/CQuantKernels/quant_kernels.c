@@ -14,6 +14,7 @@
 #include "quant_kernels.h"
 
 #include "helper_thread.h"
+#include "simd_sums.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -149,13 +150,6 @@ static void tile_q4_1_scalar(const uint8_t *w, const act_row *a, int rows, int b
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 
-AVX2_TARGET static inline float hsum256(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
 AVX2_TARGET static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 /// An f16 scale as fp32. Not _cvtsh_ss: clang inserts the half into whatever register it last used
@@ -189,7 +183,7 @@ AVX2_TARGET static inline __m128 q4_pair_dm(const uint8_t *w) {
 
 /// The last, unpaired block of a Q4_1 row (in block order), from its int32 products.
 AVX2_TARGET static inline float q4_tail(const uint8_t *w, const float *ds, __m256i products) {
-    return half_at(w) * ds[0] * hsum256(_mm256_cvtepi32_ps(products)) + half_at(w + 2) * ds[1];
+    return half_at(w) * ds[0] * ra_hsum256(_mm256_cvtepi32_ps(products)) + half_at(w + 2) * ds[1];
 }
 
 /// `quantize_row` on 8 lanes, with the same values: the maximum does not depend on order, x·(1/d)
@@ -249,7 +243,7 @@ AVX2_TARGET static void quantize_row_avx2(const float *x, int k, act_row a, act_
         for (int c = 0; c < C; c++)                                                                     \
             acc0[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(w0, u0, load256(a[c].q + 32 * b))), _mm256_set1_ps(d0 * a[c].ds[2 * b]), acc0[c]); \
     }                                                                                                   \
-    for (int c = 0; c < C; c++) out[c] = hsum256(_mm256_add_ps(acc0[c], acc1[c]));
+    for (int c = 0; c < C; c++) out[c] = ra_hsum256(_mm256_add_ps(acc0[c], acc1[c]));
 
 /// vpmaddubsw multiplies unsigned by signed bytes: |w| (prepared once per block) by x with w's sign
 /// moved onto it (llama.cpp's trick). Pair sums reach 2·127·127, inside int16.
@@ -282,7 +276,7 @@ ROW_TILES(AVX2_TARGET, tile_q8_0_avx2, q8_0_avx2_rows)
         }                                                                                               \
     }                                                                                                   \
     for (int c = 0; c < C; c++) {                                                                       \
-        float sum = hsum256(acc[c]) + _mm_cvtss_f32(_mm_shuffle_ps(mins[c], mins[c], 1))                \
+        float sum = ra_hsum256(acc[c]) + _mm_cvtss_f32(_mm_shuffle_ps(mins[c], mins[c], 1))                \
                     + _mm_cvtss_f32(_mm_shuffle_ps(mins[c], mins[c], 3));                               \
         if (b < blocks) {                                                                               \
             const __m256i tail = DOT(unpack_q4(w + 4), _mm256_setzero_si256(), load256(a[c].q + 32 * b), _mm256_setzero_si256()); \
@@ -339,7 +333,7 @@ VNNI_TARGET INLINE void q8_0_vnni_rows(const uint8_t *w, const act_row *a, int b
             const __m256i p = _mm256_dpbusd_epi32(bias, load256(a[c].q + 32 * b), w0);
             even = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half_at(w) * a[c].ds[2 * b]), even);
         }
-        out[c] = hsum256(_mm256_add_ps(even, _mm512_extractf32x8_ps(acc[c], 1)));
+        out[c] = ra_hsum256(_mm256_add_ps(even, _mm512_extractf32x8_ps(acc[c], 1)));
     }
 }
 ROW_TILES(VNNI_TARGET, tile_q8_0_vnni, q8_0_vnni_rows)

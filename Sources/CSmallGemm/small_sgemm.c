@@ -15,6 +15,7 @@
 #include "small_sgemm.h"
 
 #include "helper_thread.h"
+#include "simd_sums.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -64,14 +65,6 @@ static void rows_portable(const void *context, int first, int end) {
 
 #define AVX2_TARGET __attribute__((target("avx2,fma")))
 
-/// The lanes summed as dot_portable sums them.
-AVX2_TARGET static INLINE float hsum256(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
 /// A plain load unless masked: vmaskmovps costs more than a load on the hot path.
 AVX2_TARGET static INLINE __m256 load256(const float *p, __m256i mask, bool masked) {
     return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
@@ -85,7 +78,7 @@ AVX2_TARGET static INLINE __m256 load256(const float *p, __m256i mask, bool mask
 #define TAIL_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define LOAD load256
 #define FMA _mm256_fmadd_ps
-#define HSUM hsum256
+#define HSUM ra_hsum256
 #define ZERO _mm256_setzero_ps()
 #define TILE_COLS 3
 #include "tile_kernel.h"
@@ -95,11 +88,7 @@ AVX2_TARGET static INLINE __m256 load256(const float *p, __m256i mask, bool mask
 #define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
 
 AVX512_TARGET static INLINE float hsum512(__m512 v) {
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
+    return ra_hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
 }
 
 #define PATH_NAME(f) f##_avx512
