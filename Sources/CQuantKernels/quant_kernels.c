@@ -4,9 +4,9 @@
 // products are floating point:
 //   Q8_0:  Σ_b d_w·d_x·Σ_j q_w·q_x
 //   Q4_1:  Σ_b d_w·d_x·Σ_j q_w·q_x + m_w·(d_x·Σ_j q_x)      (x = d·q + m for the weights)
-// Three paths: AVX-512 VNNI (vpdpbusd: u8 × s8 summed in fours into int32, on 256-bit registers),
-// AVX2 (vpmaddubsw + vpmaddwd) and portable C; a register holds one Q8_0 block, or the low (high)
-// nibbles of two Q4_1 blocks. A weight row meets up to four activation rows at once (a row tile): its
+// Three paths: AVX-512 VNNI (vpdpbusd: u8 × s8 summed in fours into int32), AVX2 (vpmaddubsw +
+// vpmaddwd) and portable C; a register holds one Q8_0 block (a pair on the VNNI path), or the low (high)
+// nibbles of two Q4_1 blocks. A weight row meets up to eight activation rows at once (a row tile): its
 // blocks are loaded, unpacked and their scales converted once for all of them. Every output keeps the
 // one-row operation order, so a row's result does not depend on how many rows are multiplied with it.
 // Each function carries its own target attribute, so the file builds without global -m flags;
@@ -95,16 +95,23 @@ static void quantize_row(const float *x, int k, act_row a, act_layout layout) {
     }
 }
 
-/// out[c] = the dot product of one weight row (`blocks` blocks at w) with activation row a[c], c < rows ≤ 4.
+/// out[c] = the dot product of one weight row (`blocks` blocks at w) with activation row a[c], c < rows
+/// ≤ the kernel's tile rows.
 typedef void (*tile_fn)(const uint8_t *w, const act_row *a, int rows, int blocks, float *out);
 
-enum { ROW_TILE = 4 };
+/// Most activation rows a tile takes: the AVX-512 kernels have 32 registers for eight rows'
+/// accumulators, the AVX2 ones 16, enough for four.
+enum { MAX_TILE_ROWS = 8 };
 
-/// A tile function from a body written for a constant row count (inlined four times, so its per-row
-/// accumulators live in registers).
-#define ROW_TILES(target, name, body)                                                                   \
+/// A tile function from a body written for a constant row count (inlined once per count up to
+/// `most`, so its per-row accumulators live in registers).
+#define ROW_TILES(target, name, body, most)                                                             \
     target static void name(const uint8_t *w, const act_row *a, int rows, int blocks, float *out) {    \
-        switch (rows) {                                                                                 \
+        switch (rows < (most) ? rows : (most)) {                                                        \
+        case 8: body(w, a, blocks, out, 8); break;                                                      \
+        case 7: body(w, a, blocks, out, 7); break;                                                      \
+        case 6: body(w, a, blocks, out, 6); break;                                                      \
+        case 5: body(w, a, blocks, out, 5); break;                                                      \
         case 4: body(w, a, blocks, out, 4); break;                                                      \
         case 3: body(w, a, blocks, out, 3); break;                                                      \
         case 2: body(w, a, blocks, out, 2); break;                                                      \
@@ -223,7 +230,7 @@ AVX2_TARGET static void quantize_row_avx2(const float *x, int k, act_row a, act_
 /// Q8_0 rows, on the AVX2 path as on the VNNI one: even and odd blocks in two accumulator chains per row
 /// (hiding the FMA latency), scale d_w·d_x per block. `DOT(w, x)` is one block's eight int32 partial sums.
 #define Q8_0_ROWS(DOT, PREPARE)                                                                          \
-    __m256 acc0[ROW_TILE], acc1[ROW_TILE];                                                              \
+    __m256 acc0[MAX_TILE_ROWS], acc1[MAX_TILE_ROWS];                                                              \
     for (int c = 0; c < C; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();                                \
     int b = 0;                                                                                          \
     for (; b + 1 < blocks; b += 2, w += 68) {                                                           \
@@ -253,13 +260,13 @@ AVX2_TARGET static void quantize_row_avx2(const float *x, int k, act_row a, act_
 AVX2_TARGET INLINE void q8_0_avx2_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
     Q8_0_ROWS(AVX2_DOT, AVX2_ABS)
 }
-ROW_TILES(AVX2_TARGET, tile_q8_0_avx2, q8_0_avx2_rows)
+ROW_TILES(AVX2_TARGET, tile_q8_0_avx2, q8_0_avx2_rows, 4)
 
 /// Q4_1 rows: a block pair's nibbles are unpacked and its (d, m) converted once; per row two int8 dot
 /// products, the pair's scales, and the m_w·s_x terms summed apart (lanes 1 and 3 of `mins`).
 #define Q4_1_ROWS(DOT)                                                                                   \
-    __m256 acc[ROW_TILE];                                                                               \
-    __m128 mins[ROW_TILE];                                                                              \
+    __m256 acc[MAX_TILE_ROWS];                                                                               \
+    __m128 mins[MAX_TILE_ROWS];                                                                              \
     for (int c = 0; c < C; c++) { acc[c] = _mm256_setzero_ps(); mins[c] = _mm_setzero_ps(); }           \
     const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);                                   \
     int b = 0;                                                                                          \
@@ -294,13 +301,14 @@ AVX2_TARGET static inline __m256i q4_dot_avx2(__m256i lo, __m256i hi, __m256i x0
 AVX2_TARGET INLINE void q4_1_avx2_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
     Q4_1_ROWS(q4_dot_avx2)
 }
-ROW_TILES(AVX2_TARGET, tile_q4_1_avx2, q4_1_avx2_rows)
+ROW_TILES(AVX2_TARGET, tile_q4_1_avx2, q4_1_avx2_rows, 4)
 
 // MARK: - AVX-512 VNNI path
 
-// vpdpbusd on 256-bit registers (AVX512-VL): one instruction for the u8 × s8 products summed in fours,
-// where AVX2 needs vpmaddubsw + vpmaddwd. Whole 512-bit registers were measured slower here: a block
-// is 32 bytes, and pairing blocks costs shuffles on the one port they share.
+// vpdpbusd: one instruction for the u8 × s8 products summed in fours, where AVX2 needs vpmaddubsw +
+// vpmaddwd. Q8_0 pairs blocks in 512-bit registers: the pairing shuffle is paid once per weight pair for
+// every row of the tile (for one row at a time it lost to 256-bit registers). Q4_1 stays on 256-bit
+// registers, where a register already holds the nibbles of two blocks.
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 
 /// Q8_0 rows on 512-bit registers: a block pair per register (blocks b, b+1 in the low and high halves,
@@ -309,7 +317,7 @@ ROW_TILES(AVX2_TARGET, tile_q4_1_avx2, q4_1_avx2_rows)
 /// Σ (x + 128)·w − 128·Σ w = Σ x·w, with −128·Σ w per int32 lane (the accumulator's start) computed
 /// once per weight pair. Lanes stay far inside int32.
 VNNI_TARGET INLINE void q8_0_vnni_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
-    __m512 acc[ROW_TILE];
+    __m512 acc[MAX_TILE_ROWS];
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
     const __m512i offset = _mm512_set1_epi8((char)0x80);
     const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
@@ -336,7 +344,7 @@ VNNI_TARGET INLINE void q8_0_vnni_rows(const uint8_t *w, const act_row *a, int b
         out[c] = ra_hsum256(_mm256_add_ps(even, _mm512_extractf32x8_ps(acc[c], 1)));
     }
 }
-ROW_TILES(VNNI_TARGET, tile_q8_0_vnni, q8_0_vnni_rows)
+ROW_TILES(VNNI_TARGET, tile_q8_0_vnni, q8_0_vnni_rows, 8)
 
 VNNI_TARGET static inline __m256i q4_dot_vnni(__m256i lo, __m256i hi, __m256i x0, __m256i x1) {
     return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, x0), hi, x1);
@@ -345,7 +353,7 @@ VNNI_TARGET static inline __m256i q4_dot_vnni(__m256i lo, __m256i hi, __m256i x0
 VNNI_TARGET INLINE void q4_1_vnni_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
     Q4_1_ROWS(q4_dot_vnni)
 }
-ROW_TILES(VNNI_TARGET, tile_q4_1_vnni, q4_1_vnni_rows)
+ROW_TILES(VNNI_TARGET, tile_q4_1_vnni, q4_1_vnni_rows, 8)
 
 #endif
 
@@ -384,6 +392,7 @@ typedef void (*quantize_fn)(const float *x, int k, act_row a, act_layout layout)
 
 typedef struct {
     tile_fn tile;
+    int tile_rows;
     quantize_fn quantize;
     act_layout layout;
 } kernel;
@@ -392,12 +401,12 @@ static kernel select_kernel(int format, int path) {
     const bool q8 = format == RAQ_Q8_0;
     const act_layout signed_layout = q8 ? ACT_SIGNED : ACT_Q4_PAIRS;
     switch (path) {
-    case RAQ_PATH_SCALAR: return (kernel){q8 ? tile_q8_0_scalar : tile_q4_1_scalar, quantize_row, signed_layout};
+    case RAQ_PATH_SCALAR: return (kernel){q8 ? tile_q8_0_scalar : tile_q4_1_scalar, MAX_TILE_ROWS, quantize_row, signed_layout};
 #if defined(__x86_64__)
-    case RAQ_PATH_AVX2: return (kernel){q8 ? tile_q8_0_avx2 : tile_q4_1_avx2, quantize_row_avx2, signed_layout};
-    case RAQ_PATH_AVX512_VNNI: return (kernel){q8 ? tile_q8_0_vnni : tile_q4_1_vnni, quantize_row_avx2, q8 ? ACT_OFFSET : ACT_Q4_PAIRS};
+    case RAQ_PATH_AVX2: return (kernel){q8 ? tile_q8_0_avx2 : tile_q4_1_avx2, 4, quantize_row_avx2, signed_layout};
+    case RAQ_PATH_AVX512_VNNI: return (kernel){q8 ? tile_q8_0_vnni : tile_q4_1_vnni, 8, quantize_row_avx2, q8 ? ACT_OFFSET : ACT_Q4_PAIRS};
 #endif
-    default: return (kernel){NULL, NULL, signed_layout};
+    default: return (kernel){NULL, 0, NULL, signed_layout};
     }
 }
 
@@ -405,6 +414,7 @@ static kernel select_kernel(int format, int path) {
 
 typedef struct {
     tile_fn tile;
+    int tile_rows;
     const uint8_t *w;
     size_t row_bytes;
     int n, k, m;
@@ -418,10 +428,10 @@ static void run_rows(const void *context, int first, int end) {
     const int blocks = j->k / 32;
     for (int r = first; r < end; r++) {
         const uint8_t *wr = j->w + (size_t)r * j->row_bytes;
-        for (int i = 0; i < j->m; i += ROW_TILE) {
-            const int rows = j->m - i < ROW_TILE ? j->m - i : ROW_TILE;
-            act_row a[ROW_TILE];
-            float v[ROW_TILE];
+        for (int i = 0; i < j->m; i += j->tile_rows) {
+            const int rows = j->m - i < j->tile_rows ? j->m - i : j->tile_rows;
+            act_row a[MAX_TILE_ROWS];
+            float v[MAX_TILE_ROWS];
             for (int c = 0; c < rows; c++) a[c] = act_at(j->act, j->k, i + c);
             j->tile(wr, a, rows, blocks, v);
             for (int c = 0; c < rows; c++) {
@@ -447,7 +457,7 @@ bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, 
     uint8_t *act = bytes <= sizeof stack ? stack : malloc(bytes);
     if (act == NULL) return false;
     for (int i = 0; i < m; i++) kern.quantize(x + (size_t)i * k, k, act_at(act, k, i), kern.layout);
-    const job j = {kern.tile, w, (size_t)(k / 32) * raq_block_bytes(format), n, k, m, act, y, accumulate};
+    const job j = {kern.tile, kern.tile_rows, w, (size_t)(k / 32) * raq_block_bytes(format), n, k, m, act, y, accumulate};
     rah_parallel_rows(run_rows, &j, n, 1, (size_t)n * (size_t)k < parallel_min_weights ? 1 : threads);
     if (act != stack) free(act);
     return true;

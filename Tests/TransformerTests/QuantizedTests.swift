@@ -68,7 +68,7 @@ struct QuantizedKernelTests {
                     try #require(error <= bound[e], "\(format) \(path) threads \(threads) [\(n)×\(k)] m \(m): element \(e) off by \(error) > \(bound[e])")
                 }
                 if threads == 1 { reference = y } else { #expect(y == reference, "\(format) \(path): 2 threads differ bitwise from 1") }
-                // rows are multiplied in tiles of up to four; a row's result must not depend on its tile
+                // rows are multiplied in tiles of up to eight; a row's result must not depend on its tile
                 for i in [0, m / 2, m - 1] {
                     var single = [Float](repeating: 0, count: n)
                     x.withUnsafeBufferPointer { xp in
@@ -86,13 +86,14 @@ struct QuantizedKernelTests {
         }
     }
 
-    // Shapes: odd block counts (the SIMD paths' one-block tails), row tiles of every size (1–4 rows),
+    // Shapes: odd block counts (the SIMD paths' one-block tails), row tiles of every size (1–8 rows),
     // and products large enough to be shared with the helper thread (≥ 65,536 weights).
     @Test(arguments: QuantizedFormat.allCases)
     func smallProducts(format: QuantizedFormat) throws {
         try check(format, rows: 5, cols: 32, m: 1)
         try check(format, rows: 7, cols: 96, m: 3)
         try check(format, rows: 9, cols: 160, m: 6)
+        try check(format, rows: 6, cols: 96, m: 15)
         try check(format, rows: 33, cols: 64, m: 32)
     }
 
