@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "CSmallGemm", dependencies: ["CHelperThread"], cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
         .target(
             name: "Tensor",
-            dependencies: ["COpenBLAS", "CKernelSelect", "CQuantKernels", "CSmallGemm", .product(name: "Numerics", package: "swift-numerics")],
+            dependencies: ["COpenBLAS", "CKernelSelect", "CHelperThread", "CQuantKernels", "CSmallGemm", .product(name: "Numerics", package: "swift-numerics")],
             swiftSettings: optimizedInDebug),
         .target(name: "ModelFiles", dependencies: ["CQuantKernels"], swiftSettings: optimizedInDebug),
         .target(name: "Tokenizers", dependencies: ["Tensor", "ModelFiles"], swiftSettings: optimizedInDebug),

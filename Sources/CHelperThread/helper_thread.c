@@ -94,10 +94,14 @@ static void start_pool(void) {
 
 void rah_parallel_rows(rah_rows_fn rows, const void *context, int n, int granule, int threads) {
     if (threads < 2 || n < 2 * min_chunk_rows) { rows(context, 0, n); return; }
+    const int chunks = n / min_chunk_rows < max_chunks ? n / min_chunk_rows : max_chunks;
+    rah_parallel_chunks(rows, context, n, ((n + chunks - 1) / chunks + granule - 1) / granule * granule, threads);
+}
+
+void rah_parallel_chunks(rah_rows_fn rows, const void *context, int n, int chunk_rows, int threads) {
+    if (threads < 2 || chunk_rows < 1 || n <= chunk_rows) { rows(context, 0, n); return; }
     pthread_once(&pool_once, start_pool);
     if (!pool_started || pthread_mutex_trylock(&pool_owner) != 0) { rows(context, 0, n); return; }
-    const int chunks = n / min_chunk_rows < max_chunks ? n / min_chunk_rows : max_chunks;
-    const int chunk_rows = ((n + chunks - 1) / chunks + granule - 1) / granule * granule;
     pool_job = (job){rows, context, n, chunk_rows, (n + chunk_rows - 1) / chunk_rows};
     atomic_store(&pool_next, 0);
     atomic_store(&pool_open, true);

@@ -1,3 +1,4 @@
+import CHelperThread
 import Dispatch
 
 /// Scalars of simple elementwise work below which a second thread costs more than it saves: waking a
@@ -23,5 +24,26 @@ public func parallelFor(_ count: Int, grain: Int, threads: Int = BLAS.threads, _
     withoutActuallyEscaping(body) { body in
         nonisolated(unsafe) let body = body
         DispatchQueue.concurrentPerform(iterations: parts) { p in body(count * p / parts..<count * (p + 1) / parts) }
+    }
+}
+
+/// Runs `body` over 0..<count in chunks of `chunk` items shared with the helper thread of the C kernels
+/// (`CHelperThread`), for work between a decoding step's products: that thread spins there, so handing
+/// it a chunk costs well under a microsecond, where waking a concurrentPerform worker costs about 4.
+/// Which thread runs a chunk varies with timing; a body that computes each item alone gives the same
+/// bits regardless. With threads < 2, or when the helper is busy, the caller runs every chunk.
+public func helperParallelFor(_ count: Int, chunk: Int = 1, threads: Int = BLAS.threads, _ body: (Range<Int>) -> Void) {
+    guard threads >= 2, count > chunk else {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        final class Box { let body: (Range<Int>) -> Void; init(_ body: @escaping (Range<Int>) -> Void) { self.body = body } }
+        let box = Box(body)
+        withExtendedLifetime(box) {
+            rah_parallel_chunks({ context, first, end in
+                Unmanaged<Box>.fromOpaque(context!).takeUnretainedValue().body(Int(first)..<Int(end))
+            }, Unmanaged.passUnretained(box).toOpaque(), Int32(count), Int32(chunk), Int32(threads))
+        }
     }
 }

@@ -227,9 +227,18 @@ public final class Llama: @unchecked Sendable {
                 (cacheV + dst).update(from: a.v.pointer + src, count: slots * c.kvDim)
             }
         }
-        attentionForward(a.attention.pointer, probs: a.probs.pointer, q: a.q.pointer, k: cacheK, v: cacheV, keyMask: cacheMask,
-                         batch: B, queries: slots, keys: start + slots, capacity: capacity, queryHeads: c.heads,
-                         kvHeads: c.kvHeads, headDim: c.headDim)
+        // Sequences attend independently. A decoding step's are split with the kernels' helper thread,
+        // one sequence a chunk (the products are small, OpenBLAS runs them on the calling thread).
+        let keys = start + slots, ldq = c.heads * c.headDim, ldkv = c.kvHeads * c.headDim
+        nonisolated(unsafe) let (out, probs, q) = (a.attention.pointer, a.probs.pointer, UnsafePointer(a.q.pointer))
+        nonisolated(unsafe) let (cachedK, cachedV) = (UnsafePointer(cacheK), UnsafePointer(cacheV))
+        helperParallelFor(B, threads: slots == 1 ? BLAS.threads : 1) { sequences in
+            let b = sequences.lowerBound
+            attentionForward(out + b * slots * ldq, probs: probs + b * c.heads * slots * keys, q: q + b * slots * ldq,
+                             k: cachedK + b * capacity * ldkv, v: cachedV + b * capacity * ldkv, keyMask: cacheMask + b * capacity,
+                             batch: sequences.count, queries: slots, keys: keys, capacity: capacity, queryHeads: c.heads,
+                             kvHeads: c.kvHeads, headDim: c.headDim)
+        }
         // residual = input + attention·Woᵀ
         a.residual.pointer.update(from: h, count: n * D)
         linear(a.residual.pointer, a.attention.pointer, layer.output, ql?.output, m: n, n: D, k: c.qDim, accumulate: true)

@@ -171,4 +171,20 @@ struct TinyLlamaTests {
             #expect(zip(single.logProbs, together[b].logProbs).allSatisfy { abs($0 - $1) < 1e-5 }, "row \(b)")
         }
     }
+
+    /// A decoding step's attention is split by sequence with the kernels' helper thread: what is sampled,
+    /// and its log-probs, must be bit for bit the same on one thread and on two.
+    @Test func decodingIsTheSameOnOneAndTwoThreads() throws {
+        let m = model(seed: 4), prompts = [sequences[0], sequences[1], sequences[0], sequences[1]]
+        let saved = BLAS.threads
+        defer { BLAS.threads = saved }
+        var runs: [[Generation]] = []
+        for threads in [1, 2] {
+            BLAS.threads = threads
+            var rngs = prompts.indices.map { Xoshiro256(seed: 9, stream: "sampling/\($0)") }
+            runs.append(try m.generate(prompts: prompts, maxNewTokens: 10, sampling: SamplingConfig(temperature: 1), stopTokens: [], rngs: &rngs))
+        }
+        #expect(runs[0].map(\.tokens) == runs[1].map(\.tokens))
+        #expect(runs[0].map(\.logProbs) == runs[1].map(\.logProbs))
+    }
 }

@@ -13,4 +13,8 @@ typedef void (*rah_rows_fn)(const void *context, int first, int end);
 /// once: a caller that finds the helper taken runs every chunk itself.
 void rah_parallel_rows(rah_rows_fn rows, const void *context, int n, int granule, int threads);
 
+/// The same with chunks of exactly `chunk_rows` rows (the last one shorter), for rows that are each
+/// much work (a sequence's attention), where rah_parallel_rows' 16-row minimum would leave one thread.
+void rah_parallel_chunks(rah_rows_fn rows, const void *context, int n, int chunk_rows, int threads);
+
 #endif
