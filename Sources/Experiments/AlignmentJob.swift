@@ -145,10 +145,10 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
         try check(safetyWeight >= 0 && confidenceAlpha >= 0, "safety weight and confidence α must be ≥ 0")
         try check((safetyWeight == 0 && confidenceAlpha == 0) || method == "refalign", "--safety and --confidence extend refalign only")
         let samplesPolicy = ["refalign", "grpo", "rloo"].contains(method)
+        if let rolloutWeights { _ = try PolicyGradientConfig.rolloutWeights(rolloutWeights.rawValue, name: "rolloutWeights") }
+        try PolicyGradientConfig.checkImportanceSamplingCap(importanceSamplingCap, name: "importanceSamplingCap")
         try check((rolloutWeights ?? .f32) == .f32 || samplesPolicy, "--rollout-weights applies to refalign, grpo and rloo")
-        try check(rolloutWeights != .native, "--rollout-weights native would sample from the file's blocks, not the policy being trained (q8_0 or f32)")
-        try check(importanceSamplingCap.map { $0 > 0 && $0.isFinite && samplesPolicy } ?? true,
-                  "--importance-sampling-cap must be positive and finite, and applies to refalign, grpo and rloo")
+        try check(importanceSamplingCap == nil || samplesPolicy, "--importance-sampling-cap applies to refalign, grpo and rloo")
         try check(iterations >= 1 && (checkpointEvery % iterations == 0), "iterations μ ≥ 1, and checkpoint-every a multiple of μ (a checkpoint inside a sampled batch could not resume it)")
     }
 }

@@ -6,6 +6,7 @@ import RunRecords
 import Tensor
 import TestSupport
 import Training
+import Transformer
 import Rewards
 
 /// End-to-end alignment runs on the tiny model (SmolLM2's tokenizer, random 2-layer Llama), BLEU reward.
@@ -137,9 +138,30 @@ struct AlignmentRunTests {
         var rng = Xoshiro256(seed: 1)
         _ = try task.computeGradients(step: 1, examples: [0], rng: &rng) { _ in }
         #expect(policy.inferenceWeightFormats.isEmpty, "the sampler's quantized copy outlives the batch")
+    }
 
-        c.rolloutWeights = .native
-        #expect(throws: TrainingError.self) { try c.validate() }
+    /// The sampler's settings, refused by a job before any model loads (its model and data do not exist)
+    /// and by the task on its own, with the same messages.
+    @Test func samplerSettingsAreRefusedByTheJobAndTheTask() throws {
+        let native = "rolloutWeights must be f32 or q8_0, not native (native would sample from the model file's blocks, not from the policy being trained)"
+        let cases: [(WeightMode, Double?, String)] = [
+            (.native, nil, native), (.q8_0, 0, "importanceSamplingCap 0.0 is not a positive finite number"),
+            (.f32, .infinity, "importanceSamplingCap inf is not a positive finite number"),
+        ]
+        var c = try Self.config("grpo", data: try Self.dataFile())
+        let (policy, format) = try AlignmentJob.policy(c)
+        c.data = "/nonexistent/data.jsonl"
+        c.modelFile = "/nonexistent/model.gguf"
+        for (weights, cap, message) in cases {
+            c.rolloutWeights = weights
+            c.importanceSamplingCap = cap
+            #expect { try AlignmentJob.trainer(c, directory: temporaryDirectory(), threads: 1) } throws: { "\($0)" == message }
+            let config = PolicyGradientConfig(samples: 2, maxNewTokens: 4, sampling: .greedy, rolloutWeights: weights, importanceSamplingCap: cap)
+            #expect {
+                try PolicyGradientTask(policy: policy, format: format, examples: [], objective: RLOOObjective(),
+                                       similarity: try RewardRegistry.make("bleu", options: RewardOptions()), config: config, seed: 1)
+            } throws: { "\($0)" == message }
+        }
     }
 
     @Test func malformedDataIsAnErrorNamingFileLineAndField() throws {
