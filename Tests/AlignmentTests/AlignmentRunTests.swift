@@ -185,6 +185,29 @@ struct AlignmentRunTests {
             "\($0)" == "\(preset): unknown field \"smaples\""
         }
     }
+
+    /// A bad sampler value is an error naming the option (command line) or the file and field (preset),
+    /// the value and the accepted values, given before any model loads.
+    @Test func badSamplerValuesNameTheirOptionOrField() throws {
+        let accepted = "must be f32 or q8_0, not"
+        let why = "(native would sample from the model file's blocks, not from the policy being trained)"
+        let preset = temporaryDirectory() + "/p.json"
+        let cases: [(String, Any, String)] = [
+            ("rolloutWeights", "q4_0", "rolloutWeights \(accepted) q4_0"), ("rolloutWeights", "native", "rolloutWeights \(accepted) native \(why)"),
+            ("importanceSamplingCap", -1.0, "importanceSamplingCap -1.0 is not a positive finite number"),
+        ]
+        for (field, value, message) in cases {
+            let option = field == "rolloutWeights" ? "--rollout-weights" : "--importance-sampling-cap"
+            #expect { try AlignmentJobConfig.resolve(method: "grpo", preset: nil, overrides: [field: value]) } throws: {
+                "\($0)" == message.replacingOccurrences(of: field, with: option)
+            }
+            try JSONSerialization.data(withJSONObject: [field: value]).write(to: URL(fileURLWithPath: preset))
+            #expect { try AlignmentJobConfig.resolve(method: "grpo", preset: preset, overrides: [:]) } throws: { "\($0)" == "\(preset): \(message)" }
+        }
+        let cli = try runCommand([try refalignExecutable(), "train", "--method", "grpo", "--model", "tiny", "--data", "/nonexistent/data.jsonl",
+                                  "--rollout-weights", "q4_0", "--out", temporaryDirectory()])
+        #expect(cli.status != 0 && cli.output.contains("--rollout-weights \(accepted) q4_0\n"), "\(cli.output)")
+    }
 }
 
 /// The learning direction end to end: on the tiny model, a reward with signal from the first step (the
