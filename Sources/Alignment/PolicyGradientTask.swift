@@ -55,6 +55,25 @@ public struct PolicyGradientConfig: Codable, Sendable, Equatable {
 
     /// The temperature log-probs are taken at: the sampling one (1 for greedy).
     public var temperature: Float { sampling.isGreedy ? 1 : sampling.temperature }
+
+    // The sampler's two settings are checked here only, for the task and for a job's configuration before
+    // any model loads; `name` is the setting as its user wrote it (an option, or a field of a file).
+
+    /// What the sampler can multiply by: the policy's own fp32 weights or a q8_0 copy of them.
+    public static let rolloutWeightModes: [WeightMode] = [.f32, .q8_0]
+
+    /// `value` as rollout weights.
+    public static func rolloutWeights(_ value: String, name: String) throws -> WeightMode {
+        guard let mode = WeightMode(rawValue: value), rolloutWeightModes.contains(mode) else {
+            let why = value == WeightMode.native.rawValue ? " (native would sample from the model file's blocks, not from the policy being trained)" : ""
+            throw TrainingError("\(name) must be \(rolloutWeightModes.map(\.rawValue).joined(separator: " or ")), not \(value)\(why)")
+        }
+        return mode
+    }
+
+    public static func checkImportanceSamplingCap(_ cap: Double?, name: String) throws {
+        if let cap, !(cap > 0 && cap.isFinite) { throw TrainingError("\(name) \(cap) is not a positive finite number") }
+    }
 }
 
 public final class PolicyGradientTask: TrainingTask {
@@ -76,12 +95,8 @@ public final class PolicyGradientTask: TrainingTask {
         guard config.samples >= 1, config.maxNewTokens >= 1, config.microBatch >= 1, config.iterations >= 1 else {
             throw TrainingError("samples, max new tokens, micro-batch and iterations must be at least 1")
         }
-        guard config.rolloutWeights != .native else {
-            throw TrainingError("rollout weights native would sample from the model file's blocks, not from the policy being trained (use q8_0 or f32)")
-        }
-        if let cap = config.importanceSamplingCap, !(cap > 0 && cap.isFinite) {
-            throw TrainingError("importance-sampling cap \(cap) is not a positive finite number")
-        }
+        _ = try PolicyGradientConfig.rolloutWeights(config.rolloutWeights.rawValue, name: "rolloutWeights")
+        try PolicyGradientConfig.checkImportanceSamplingCap(config.importanceSamplingCap, name: "importanceSamplingCap")
         self.policy = policy
         self.format = format
         self.examples = examples

@@ -108,10 +108,18 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
     public static func resolve(method: String, preset: String?, overrides: [String: Any]) throws -> AlignmentJobConfig {
         let encoder = JSONEncoder()
         var object = try JSONSerialization.jsonObject(with: encoder.encode(try defaults(method: method))) as! [String: Any]
-        func overlay(_ fields: [String: Any], from source: String) throws {
+        // `name` spells a field as its source does; the sampler's settings are checked here because the
+        // decoder's error for a bad value would name neither the option nor the accepted values.
+        func overlay(_ fields: [String: Any], from source: String, name: (String) -> String) throws {
             for (key, value) in fields {
                 guard object[key] != nil || key == "rewardOptions" || optionalFields.contains(key) else {
                     throw TrainingError("\(source): unknown field \"\(key)\"")
+                }
+                switch key {
+                case "rolloutWeights": _ = try PolicyGradientConfig.rolloutWeights("\(value)", name: name(key))
+                case "importanceSamplingCap":
+                    if let cap = value as? Double { try PolicyGradientConfig.checkImportanceSamplingCap(cap, name: name(key)) }
+                default: break
                 }
                 object[key] = value
             }
@@ -122,9 +130,9 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
                 throw TrainingError("\(preset): not a readable JSON object")
             }
             if let m = fields["method"] as? String, m != method { throw TrainingError("\(preset): preset is for method \(m), not \(method)") }
-            try overlay(fields, from: preset)
+            try overlay(fields, from: preset) { "\(preset): \($0)" }
         }
-        try overlay(overrides, from: "command line")
+        try overlay(overrides, from: "command line") { "--" + $0.map { $0.isUppercase ? "-" + $0.lowercased() : String($0) }.joined() }
         do {
             return try JSONDecoder().decode(AlignmentJobConfig.self, from: JSONSerialization.data(withJSONObject: object))
         } catch {
@@ -145,10 +153,10 @@ public struct AlignmentJobConfig: Codable, Sendable, Equatable {
         try check(safetyWeight >= 0 && confidenceAlpha >= 0, "safety weight and confidence α must be ≥ 0")
         try check((safetyWeight == 0 && confidenceAlpha == 0) || method == "refalign", "--safety and --confidence extend refalign only")
         let samplesPolicy = ["refalign", "grpo", "rloo"].contains(method)
+        if let rolloutWeights { _ = try PolicyGradientConfig.rolloutWeights(rolloutWeights.rawValue, name: "rolloutWeights") }
+        try PolicyGradientConfig.checkImportanceSamplingCap(importanceSamplingCap, name: "importanceSamplingCap")
         try check((rolloutWeights ?? .f32) == .f32 || samplesPolicy, "--rollout-weights applies to refalign, grpo and rloo")
-        try check(rolloutWeights != .native, "--rollout-weights native would sample from the file's blocks, not the policy being trained (q8_0 or f32)")
-        try check(importanceSamplingCap.map { $0 > 0 && $0.isFinite && samplesPolicy } ?? true,
-                  "--importance-sampling-cap must be positive and finite, and applies to refalign, grpo and rloo")
+        try check(importanceSamplingCap == nil || samplesPolicy, "--importance-sampling-cap applies to refalign, grpo and rloo")
         try check(iterations >= 1 && (checkpointEvery % iterations == 0), "iterations μ ≥ 1, and checkpoint-every a multiple of μ (a checkpoint inside a sampled batch could not resume it)")
     }
 }

@@ -26,50 +26,18 @@ struct TokenList {
     }
 }
 
-/// Open addressing (linear probing, power-of-two size) from the hypothesis's tokens to dense ids.
-private struct TokenIDs: ~Copyable {
-    let mask: Int
-    let first: UnsafeMutablePointer<Int32>  // hypothesis token index of the slot's first occurrence, −1 empty
-    let ids: UnsafeMutablePointer<Int32>
-    let hashes: UnsafeMutablePointer<UInt64>
-    private(set) var count: Int32 = 0
-
-    init(capacityFor n: Int) {
-        let size = max(16, (2 * n).nextPowerOfTwo)
-        mask = size - 1
-        first = .allocate(capacity: size)
-        first.initialize(repeating: -1, count: size)
-        ids = .allocate(capacity: size)
-        hashes = .allocate(capacity: size)
-    }
-
-    deinit { first.deallocate(); ids.deallocate(); hashes.deallocate() }
-
-    /// The id of `bytes[range]` (a token of the hypothesis `h`), new if unseen when `insert`, else −1.
-    mutating func id(_ p: UnsafePointer<UInt8>, _ range: Range<Int>, in h: UnsafePointer<UInt8>, hypothesis ranges: UnsafePointer<Range<Int>>,
-                     index: Int, insert: Bool) -> Int32 {
-        let length = range.count, hash = fnv1a(UnsafeRawBufferPointer(start: p + range.lowerBound, count: length))
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while first[slot] >= 0 {
-            let other = ranges[Int(first[slot])]
-            if hashes[slot] == hash && other.count == length && memcmp(h + other.lowerBound, p + range.lowerBound, length) == 0 {
-                return ids[slot]
-            }
-            slot = (slot + 1) & mask
-        }
-        guard insert else { return -1 }
-        first[slot] = Int32(index)
-        hashes[slot] = hash
-        ids[slot] = count
-        count += 1
-        return count - 1
-    }
+/// What a slot of `DenseIDs` holds to recognise its key; `empty` marks a free slot.
+private protocol SlotKey: BitwiseCopyable {
+    static var empty: Self { get }
+    var isEmpty: Bool { get }
 }
 
-/// Open addressing from an n-gram (id of its first n − 1 tokens, id of its last token) to a dense id.
-private struct NGramIDs: ~Copyable {
+/// Open addressing (linear probing, power-of-two size, at most half full) from keys to dense ids 0, 1, …
+/// in order of insertion. The caller hashes a key and says when a slot holds it, so a token can be
+/// compared by its bytes in the hypothesis without the table knowing about buffers.
+private struct DenseIDs<Key: SlotKey>: ~Copyable {
     let mask: Int
-    let keys: UnsafeMutablePointer<UInt64>  // UInt64.max empty (ids are non-negative Int32s)
+    let keys: UnsafeMutablePointer<Key>
     let ids: UnsafeMutablePointer<Int32>
     private(set) var count: Int32 = 0
 
@@ -77,40 +45,70 @@ private struct NGramIDs: ~Copyable {
         let size = max(16, (2 * n).nextPowerOfTwo)
         mask = size - 1
         keys = .allocate(capacity: size)
-        keys.initialize(repeating: .max, count: size)
+        keys.initialize(repeating: .empty, count: size)
         ids = .allocate(capacity: size)
     }
 
     deinit { keys.deallocate(); ids.deallocate() }
 
     mutating func removeAll() {
-        keys.update(repeating: .max, count: mask + 1)
+        keys.update(repeating: .empty, count: mask + 1)
         count = 0
     }
 
-    @inline(__always) func slot(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask }
-
-    mutating func insert(_ prefix: Int32, _ last: Int32) -> Int32 {
-        let key = UInt64(UInt32(prefix)) << 32 | UInt64(UInt32(last))
-        var s = slot(key)
-        while keys[s] != .max {
-            if keys[s] == key { return ids[s] }
-            s = (s + 1) & mask
+    /// The id of the key that `holds` recognises, probing from the slot `hash`'s low bits pick; if absent,
+    /// `key` gets a new id when `insert`, else −1.
+    @inline(__always)
+    mutating func id(hash: UInt64, key: Key, insert: Bool, holds: (Key) -> Bool) -> Int32 {
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while !keys[slot].isEmpty {
+            if holds(keys[slot]) { return ids[slot] }
+            slot = (slot + 1) & mask
         }
-        keys[s] = key
-        ids[s] = count
+        guard insert else { return -1 }
+        keys[slot] = key
+        ids[slot] = count
         count += 1
         return count - 1
     }
+}
 
-    func find(_ prefix: Int32, _ last: Int32) -> Int32 {
-        let key = UInt64(UInt32(prefix)) << 32 | UInt64(UInt32(last))
-        var s = slot(key)
-        while keys[s] != .max {
-            if keys[s] == key { return ids[s] }
-            s = (s + 1) & mask
+/// A hypothesis token: its full hash (compared before the bytes) and the index of its first occurrence.
+/// `first` is an Int so that `empty` is all one bits without padding, which filling turns into memset.
+private struct TokenKey: SlotKey {
+    var hash: UInt64
+    var first: Int
+    static var empty: TokenKey { TokenKey(hash: .max, first: -1) }
+    var isEmpty: Bool { first < 0 }
+}
+
+/// An n-gram: the id of its first n − 1 tokens in the high half, the id of its last token in the low half.
+private struct NGramKey: SlotKey {
+    var bits: UInt64
+    init(_ prefix: Int32, _ last: Int32) { bits = UInt64(UInt32(prefix)) << 32 | UInt64(UInt32(last)) }
+    private init(bits: UInt64) { self.bits = bits }
+    static var empty: NGramKey { NGramKey(bits: .max) }  // ids are non-negative Int32s
+    var isEmpty: Bool { bits == .max }
+    /// Fibonacci hashing: consecutive ids would otherwise fill neighbouring slots.
+    var hash: UInt64 { (bits &* 0x9E37_79B9_7F4A_7C15) >> 32 }
+}
+
+extension DenseIDs where Key == TokenKey {
+    /// The id of `p[range]` (a token of the hypothesis `h`), new if unseen when `insert`, else −1.
+    mutating func id(_ p: UnsafePointer<UInt8>, _ range: Range<Int>, in h: UnsafePointer<UInt8>, hypothesis ranges: UnsafePointer<Range<Int>>,
+                     index: Int, insert: Bool) -> Int32 {
+        let length = range.count, hash = fnv1a(UnsafeRawBufferPointer(start: p + range.lowerBound, count: length))
+        return id(hash: hash, key: TokenKey(hash: hash, first: index), insert: insert) { key in
+            let other = ranges[key.first]
+            return key.hash == hash && other.count == length && memcmp(h + other.lowerBound, p + range.lowerBound, length) == 0
         }
-        return -1
+    }
+}
+
+extension DenseIDs where Key == NGramKey {
+    mutating func id(_ prefix: Int32, _ last: Int32, insert: Bool) -> Int32 {
+        let key = NGramKey(prefix, last)
+        return id(hash: key.hash, key: key, insert: insert) { $0.bits == key.bits }
     }
 }
 
@@ -122,7 +120,7 @@ extension Int {
 /// reference token the hypothesis lacks is −1. Equal ids are equal tokens, so LCS can run on them too.
 func internAgainstHypothesis(_ h: TokenList, _ references: [TokenList]) -> (hypothesis: [Int32], references: [[Int32]], distinct: Int) {
     guard h.count > 0 else { return ([], references.map { [Int32](repeating: -1, count: $0.count) }, 0) }
-    var table = TokenIDs(capacityFor: h.count)
+    var table = DenseIDs<TokenKey>(capacityFor: h.count)
     return h.bytes.withUnsafeBufferPointer { hb in
         h.ranges.withUnsafeBufferPointer { hr in
             let hb = hb.baseAddress!, hr = hr.baseAddress!
@@ -152,7 +150,7 @@ func clippedMatches(_ h: TokenList, _ references: [TokenList], orders: Int) -> [
     var matches = [Int](repeating: 0, count: orders)
     let m = hypothesis.count
     guard m > 0 else { return matches }
-    var table = NGramIDs(capacityFor: m)
+    var table = DenseIDs<NGramKey>(capacityFor: m)
     let referenceTotal = referenceIDs.reduce(0) { $0 + $1.count }
     // scratch: n-gram ids of the hypothesis and references (updated in place order by order), then the
     // hypothesis count, one reference's count and the clip of each distinct n-gram
@@ -173,7 +171,7 @@ func clippedMatches(_ h: TokenList, _ references: [TokenList], orders: Int) -> [
         if n > 1 {
             table.removeAll()
             hypothesis.withUnsafeBufferPointer { tokens in
-                for i in 0..<count { grams[i] = table.insert(grams[i], tokens[i + n - 1]) }
+                for i in 0..<count { grams[i] = table.id(grams[i], tokens[i + n - 1], insert: true) }
             }
             kinds = Int(table.count)
             var offset = 0
@@ -181,7 +179,7 @@ func clippedMatches(_ h: TokenList, _ references: [TokenList], orders: Int) -> [
                 let g = referenceGrams + offset
                 r.withUnsafeBufferPointer { tokens in
                     for j in 0..<max(0, r.count - n + 1) {
-                        g[j] = g[j] < 0 || tokens[j + n - 1] < 0 ? -1 : table.find(g[j], tokens[j + n - 1])
+                        g[j] = g[j] < 0 || tokens[j + n - 1] < 0 ? -1 : table.id(g[j], tokens[j + n - 1], insert: false)
                     }
                 }
                 offset += r.count

@@ -6,6 +6,7 @@ import RunRecords
 import Tensor
 import TestSupport
 import Training
+import Transformer
 import Rewards
 
 /// End-to-end alignment runs on the tiny model (SmolLM2's tokenizer, random 2-layer Llama), BLEU reward.
@@ -137,9 +138,30 @@ struct AlignmentRunTests {
         var rng = Xoshiro256(seed: 1)
         _ = try task.computeGradients(step: 1, examples: [0], rng: &rng) { _ in }
         #expect(policy.inferenceWeightFormats.isEmpty, "the sampler's quantized copy outlives the batch")
+    }
 
-        c.rolloutWeights = .native
-        #expect(throws: TrainingError.self) { try c.validate() }
+    /// The sampler's settings, refused by a job before any model loads (its model and data do not exist)
+    /// and by the task on its own, with the same messages.
+    @Test func samplerSettingsAreRefusedByTheJobAndTheTask() throws {
+        let native = "rolloutWeights must be f32 or q8_0, not native (native would sample from the model file's blocks, not from the policy being trained)"
+        let cases: [(WeightMode, Double?, String)] = [
+            (.native, nil, native), (.q8_0, 0, "importanceSamplingCap 0.0 is not a positive finite number"),
+            (.f32, .infinity, "importanceSamplingCap inf is not a positive finite number"),
+        ]
+        var c = try Self.config("grpo", data: try Self.dataFile())
+        let (policy, format) = try AlignmentJob.policy(c)
+        c.data = "/nonexistent/data.jsonl"
+        c.modelFile = "/nonexistent/model.gguf"
+        for (weights, cap, message) in cases {
+            c.rolloutWeights = weights
+            c.importanceSamplingCap = cap
+            #expect { try AlignmentJob.trainer(c, directory: temporaryDirectory(), threads: 1) } throws: { "\($0)" == message }
+            let config = PolicyGradientConfig(samples: 2, maxNewTokens: 4, sampling: .greedy, rolloutWeights: weights, importanceSamplingCap: cap)
+            #expect {
+                try PolicyGradientTask(policy: policy, format: format, examples: [], objective: RLOOObjective(),
+                                       similarity: try RewardRegistry.make("bleu", options: RewardOptions()), config: config, seed: 1)
+            } throws: { "\($0)" == message }
+        }
     }
 
     @Test func malformedDataIsAnErrorNamingFileLineAndField() throws {
@@ -162,6 +184,29 @@ struct AlignmentRunTests {
         #expect { try AlignmentJobConfig.resolve(method: "grpo", preset: preset, overrides: [:]) } throws: {
             "\($0)" == "\(preset): unknown field \"smaples\""
         }
+    }
+
+    /// A bad sampler value is an error naming the option (command line) or the file and field (preset),
+    /// the value and the accepted values, given before any model loads.
+    @Test func badSamplerValuesNameTheirOptionOrField() throws {
+        let accepted = "must be f32 or q8_0, not"
+        let why = "(native would sample from the model file's blocks, not from the policy being trained)"
+        let preset = temporaryDirectory() + "/p.json"
+        let cases: [(String, Any, String)] = [
+            ("rolloutWeights", "q4_0", "rolloutWeights \(accepted) q4_0"), ("rolloutWeights", "native", "rolloutWeights \(accepted) native \(why)"),
+            ("importanceSamplingCap", -1.0, "importanceSamplingCap -1.0 is not a positive finite number"),
+        ]
+        for (field, value, message) in cases {
+            let option = field == "rolloutWeights" ? "--rollout-weights" : "--importance-sampling-cap"
+            #expect { try AlignmentJobConfig.resolve(method: "grpo", preset: nil, overrides: [field: value]) } throws: {
+                "\($0)" == message.replacingOccurrences(of: field, with: option)
+            }
+            try JSONSerialization.data(withJSONObject: [field: value]).write(to: URL(fileURLWithPath: preset))
+            #expect { try AlignmentJobConfig.resolve(method: "grpo", preset: preset, overrides: [:]) } throws: { "\($0)" == "\(preset): \(message)" }
+        }
+        let cli = try runCommand([try refalignExecutable(), "train", "--method", "grpo", "--model", "tiny", "--data", "/nonexistent/data.jsonl",
+                                  "--rollout-weights", "q4_0", "--out", temporaryDirectory()])
+        #expect(cli.status != 0 && cli.output.contains("--rollout-weights \(accepted) q4_0\n"), "\(cli.output)")
     }
 }
 
