@@ -168,17 +168,32 @@ extension Llama {
         var logitRow = source                  // cache row i samples from this row of `logits`
         var logits = prefillBuffers.logits
         var nextPosition = prompts.map { Int32($0.count) }
-        var scratch = [Float](repeating: 0, count: V)
+        let scratch = Tensor<Float>(shape: [B, V])
+        var sampled = [Int](repeating: 0, count: B), logProbs = [Float](repeating: 0, count: B)
         let temperature = sampling.isGreedy ? 1 : sampling.temperature
         for step in 0..<maxNewTokens {
+            // Rows sample apart, each from its own stream into its own scratch row: split with the helper
+            // thread, the draws do not depend on the thread count.
+            rngs.withUnsafeMutableBufferPointer { streams in
+                sampled.withUnsafeMutableBufferPointer { tokens in
+                    logProbs.withUnsafeMutableBufferPointer { lps in
+                        nonisolated(unsafe) let (streams, tokens, lps) = (streams.baseAddress!, tokens.baseAddress!, lps.baseAddress!)
+                        nonisolated(unsafe) let (rows, work) = (UnsafePointer(logits.pointer), scratch.pointer)
+                        helperParallelFor(running.count) { part in
+                            for i in part {
+                                let row = rows + logitRow[i] * V
+                                tokens[i] = sampleToken(logits: row, count: V, config: sampling, scratch: work + i * V, rng: &streams[running[i]])
+                                lps[i] = tokenStatistics(of: tokens[i], row: row, temperature: temperature).logProb
+                            }
+                        }
+                    }
+                }
+            }
             var tokens: [Int32] = [], positions: [Int32] = [], keep: [Int] = []
             for (i, b) in running.enumerated() {
-                let row = logits.pointer + logitRow[i] * V
-                let token = scratch.withUnsafeMutableBufferPointer {
-                    sampleToken(logits: row, count: V, config: sampling, scratch: $0.baseAddress!, rng: &rngs[b])
-                }
+                let token = sampled[i]
                 results[b].tokens.append(Int32(token))
-                results[b].logProbs.append(tokenStatistics(of: token, row: row, temperature: temperature).logProb)
+                results[b].logProbs.append(logProbs[i])
                 if stopTokens.contains(Int32(token)) {
                     results[b].stopped = true
                 } else {
