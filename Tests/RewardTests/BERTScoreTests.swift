@@ -49,11 +49,13 @@ struct BERTScoreTests {
 
     @Test func hiddenStatesMatchTransformers() throws {
         let model = try MiniLM.scorer.get().model, fixture = try MiniLMFixture.shared.get()
-        // both sentences in one right-padded batch, so padding must not leak into the shorter one
-        let hidden = model.encode(fixture.hidden.map(\.ids))
-        let T = hidden.shape[1], H = model.config.hiddenSize
-        for (b, c) in fixture.hidden.enumerated() {
-            let got = Array(UnsafeBufferPointer(start: hidden.pointer + b * T * H, count: c.ids.count * H))
+        // both sentences in one packed batch, so neither may see the other's tokens
+        let hidden = model.encodePacked(fixture.hidden.map(\.ids))
+        let H = model.config.hiddenSize
+        var first = 0
+        for c in fixture.hidden {
+            defer { first += c.ids.count }
+            let got = Array(UnsafeBufferPointer(start: hidden.pointer + first * H, count: c.ids.count * H))
             let nmse = normalizedMeanSquaredError(got.map(Double.init), c.hidden.map(Double.init))
             #expect(nmse < 1e-10, "\(c.text): NMSE \(nmse)")
         }
