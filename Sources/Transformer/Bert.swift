@@ -75,8 +75,9 @@ public final class Bert: @unchecked Sendable {
     /// Hidden states after `upTo` layers (all by default), the sequences packed one after another:
     /// [Σ lengths, H], sequence b's rows starting at the sum of the lengths before it. Nothing is padded:
     /// the linear layers, norms and GELU run on the real tokens only and attention on one sequence at a
-    /// time, so a sequence's rows come from its own tokens alone.
-    public func encodePacked(_ sequences: [[Int32]], upTo: Int? = nil) -> Tensor<Float> {
+    /// time, so a sequence's rows come from its own tokens alone, bitwise the same in any batch and on any
+    /// number of `threads`.
+    public func encodePacked(_ sequences: [[Int32]], upTo: Int? = nil, threads: Int = BLAS.threads) -> Tensor<Float> {
         let c = config, H = c.hiddenSize, I = c.intermediateSize
         var starts = [0]
         for s in sequences {
@@ -98,7 +99,7 @@ public final class Bert: @unchecked Sendable {
         }
         // Rows and elements are computed alone below, so splitting them across threads keeps the bits.
         func layerNorm(_ norm: Norm) {  // x = LN(sum)
-            parallelFor(n, grain: parallelGrain / H) { rows in
+            parallelFor(n, grain: parallelGrain / H, threads: threads) { rows in
                 let r = rows.lowerBound
                 layerNormForward(x.pointer + r * H, mean: mean + r, rstd: rstd + r, sum + r * H,
                                  weight: norm.weight.pointer, bias: norm.bias.pointer, rows: rows.count, dim: H, eps: c.layerNormEps)
@@ -112,7 +113,7 @@ public final class Bert: @unchecked Sendable {
                    residual: UnsafePointer<Float>? = nil) {
             let bias = linear.bias.pointer, weight = UnsafePointer(linear.weight.pointer)
             let blocks = (n + Self.blockRows - 1) / Self.blockRows
-            parallelFor(blocks, grain: 1) { range in
+            parallelFor(blocks, grain: 1, threads: threads) { range in
                 for block in range {
                     let first = block * Self.blockRows, rows = min(Self.blockRows, n - first)
                     for r in first..<first + rows {
@@ -132,11 +133,11 @@ public final class Bert: @unchecked Sendable {
         layerNorm(embeddingNorm)
         for layer in layers.prefix(upTo ?? c.layers) {
             apply(layer.qkv, x.pointer, qkv, inputs: H, outputs: 3 * H)
-            selfAttention(qkv, context, starts: starts)
+            selfAttention(qkv, context, starts: starts, threads: threads)
             apply(layer.output, context, sum, inputs: H, outputs: H, residual: x.pointer)
             layerNorm(layer.attentionNorm)
             apply(layer.intermediate, x.pointer, inner, inputs: H, outputs: I)
-            geluErfForward(inner, inner, count: n * I)
+            geluErfForward(inner, inner, count: n * I, threads: threads)
             apply(layer.ffnOutput, inner, sum, inputs: I, outputs: H, residual: x.pointer)
             layerNorm(layer.outputNorm)
         }
@@ -150,11 +151,11 @@ public final class Bert: @unchecked Sendable {
     /// in each row) into context [n, H]. The (sequence, head) pairs are split across threads, each product
     /// on its worker's thread (the small-batch kernel with threads: 1); every pair is computed alone, so the
     /// bits do not depend on the thread count.
-    func selfAttention(_ qkv: UnsafePointer<Float>, _ context: UnsafeMutablePointer<Float>, starts: [Int]) {
+    func selfAttention(_ qkv: UnsafePointer<Float>, _ context: UnsafeMutablePointer<Float>, starts: [Int], threads: Int) {
         let H = config.hiddenSize, heads = config.heads, D = H / heads, ld = 3 * H
         let scale = 1 / Float(D).squareRoot()
         let longest = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
-        parallelFor((starts.count - 1) * heads, grain: 1) { pairs in
+        parallelFor((starts.count - 1) * heads, grain: 1, threads: threads) { pairs in
             // scores [L, L], 1/row sums [L], v transposed [D, L] (so both products are C = A·Bᵀ)
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest + longest + D * longest)
             defer { scores.deallocate() }
