@@ -113,9 +113,10 @@ public final class BERTScorer: @unchecked Sendable {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: m * n + m + n)
         defer { scratch.deallocate() }
         let similarity = scratch, rowBest = scratch + m * n, columnBest = rowBest + m
+        // on this thread: an OpenBLAS call here would leave its worker spinning into the next BERT forward
         h.vectors.withUnsafeBufferPointer { a in
             r.vectors.withUnsafeBufferPointer { b in
-                matmulForward(similarity, a.baseAddress!, b.baseAddress!, m: m, n: n, k: H, transposeB: true)
+                BLAS.linear(.smallGemm, m, n, H, 1, a.baseAddress!, H, b.baseAddress!, H, 0, similarity, n, threads: 1)
             }
         }
         rowBest.initialize(repeating: -.infinity, count: m + n)

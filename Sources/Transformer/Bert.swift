@@ -155,13 +155,15 @@ public final class Bert: @unchecked Sendable {
         let H = config.hiddenSize, heads = config.heads, D = H / heads, ld = 3 * H
         let scale = 1 / Float(D).squareRoot()
         let longest = zip(starts.dropFirst(), starts).map { $0 - $1 }.max() ?? 0
-        parallelFor((starts.count - 1) * heads, grain: 1, threads: threads) { pairs in
+        // head-major, so each thread's contiguous share holds whole heads of every sequence: equal work
+        let sequences = starts.count - 1
+        parallelFor(sequences * heads, grain: 1, threads: threads) { pairs in
             // scores [L, L], 1/row sums [L], v transposed [D, L] (so both products are C = A·Bᵀ)
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest + longest + D * longest)
             defer { scores.deallocate() }
             let inverses = scores + longest * longest, vT = inverses + longest
             for pair in pairs {
-                let b = pair / heads, h = pair % heads, start = starts[b], L = starts[b + 1] - start
+                let b = pair % sequences, h = pair / sequences, start = starts[b], L = starts[b + 1] - start
                 guard L > 0 else { continue }
                 let q = qkv + start * ld + h * D, k = q + H, v = q + 2 * H, out = context + start * H + h * D
                 BLAS.linear(.smallGemm, L, L, D, 1, q, ld, k, ld, 0, scores, L, threads: 1)
