@@ -34,7 +34,7 @@ public final class BERTScorer: @unchecked Sendable {
     /// idf per token id when idf weighting is on (computed from references by `useIDF(references:)`).
     private var idf: [Int32: Double]?
     private var unseenIDF = 0.0
-    /// Sentences encoded per BERT call (sorted by length, so padding stays small).
+    /// Sentences encoded per BERT call (packed, so no padding; the bound keeps the activations' memory in check).
     public var batchSize = 64
     /// References' embeddings kept across calls: RL scores K samples against one reference, and the same
     /// references every epoch. One cache per scorer, so per model and layer.
@@ -77,20 +77,19 @@ public final class BERTScorer: @unchecked Sendable {
         return idf[id] ?? unseenIDF
     }
 
-    /// Unit-normalised token embeddings of each sentence, batched by length.
+    /// Unit-normalised token embeddings of each sentence, `batchSize` sentences per packed BERT call.
     func embeddings(_ sentences: [String]) -> [TokenEmbeddings] {
         let encoded = sentences.map(encode)
         let H = model.config.hiddenSize
-        var out = [TokenEmbeddings](repeating: TokenEmbeddings(ids: [], vectors: []), count: sentences.count)
-        let order = encoded.indices.sorted { (encoded[$0].count, $0) < (encoded[$1].count, $1) }
-        for start in stride(from: 0, to: order.count, by: batchSize) {
-            let members = Array(order[start..<min(order.count, start + batchSize)])
-            let hidden = model.encode(members.map { encoded[$0] }, upTo: layer)
-            let T = hidden.shape[1]
-            for (b, index) in members.enumerated() {
-                let count = encoded[index].count
+        var out: [TokenEmbeddings] = []
+        out.reserveCapacity(sentences.count)
+        for start in stride(from: 0, to: encoded.count, by: batchSize) {
+            let members = encoded[start..<min(encoded.count, start + batchSize)]
+            let hidden = model.encodePacked(Array(members), upTo: layer)
+            var source = UnsafePointer(hidden.pointer)
+            for ids in members {
+                let count = ids.count
                 let vectors = [Float](unsafeUninitializedCapacity: count * H) { v, initialized in
-                    let source = hidden.pointer + b * T * H
                     for t in 0..<count {
                         let row = source + t * H
                         var norm: Float = 0
@@ -100,7 +99,8 @@ public final class BERTScorer: @unchecked Sendable {
                     }
                     initialized = count * H
                 }
-                out[index] = TokenEmbeddings(ids: encoded[index], vectors: vectors)
+                source += count * H
+                out.append(TokenEmbeddings(ids: ids, vectors: vectors))
             }
         }
         return out
@@ -113,9 +113,10 @@ public final class BERTScorer: @unchecked Sendable {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: m * n + m + n)
         defer { scratch.deallocate() }
         let similarity = scratch, rowBest = scratch + m * n, columnBest = rowBest + m
+        // on this thread: an OpenBLAS call here would leave its worker spinning into the next BERT forward
         h.vectors.withUnsafeBufferPointer { a in
             r.vectors.withUnsafeBufferPointer { b in
-                matmulForward(similarity, a.baseAddress!, b.baseAddress!, m: m, n: n, k: H, transposeB: true)
+                BLAS.linear(.smallGemm, m, n, H, 1, a.baseAddress!, H, b.baseAddress!, H, 0, similarity, n, threads: 1)
             }
         }
         rowBest.initialize(repeating: -.infinity, count: m + n)
@@ -137,7 +138,7 @@ public final class BERTScorer: @unchecked Sendable {
 
     /// One score per hypothesis against its references (the maximum of each of P, R, F over them).
     /// References come from the cache where they can; every other distinct sentence (by code points) is
-    /// encoded once, all in one length-sorted pass.
+    /// encoded once, in packed batches.
     public func score(hypotheses: [String], references: [[String]]) -> [BERTScoreValue] {
         precondition(hypotheses.count == references.count, "one reference list per hypothesis")
         let referenceKeys = Set(references.joined().map(CodePointString.init))

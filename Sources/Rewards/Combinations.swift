@@ -21,11 +21,12 @@ public final class SentenceEmbedder: @unchecked Sendable {
     /// Unit vectors, one per sentence, [H] each.
     public func embed(_ sentences: [String]) -> [[Float]] {
         let encoded = sentences.map { tokenizer.encode($0, maxLength: maxLength) }
-        let hidden = model.encode(encoded)
-        let T = hidden.shape.count > 1 ? hidden.shape[1] : 0, H = model.config.hiddenSize
-        return encoded.enumerated().map { b, ids in
+        let hidden = model.encodePacked(encoded), H = model.config.hiddenSize
+        var first = 0
+        return encoded.map { ids in
+            defer { first += ids.count }
             var mean = [Float](repeating: 0, count: H)
-            for t in 0..<ids.count { for j in 0..<H { mean[j] += hidden.pointer[(b * T + t) * H + j] } }
+            for t in first..<first + ids.count { for j in 0..<H { mean[j] += hidden.pointer[t * H + j] } }
             let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
             return mean.map { $0 / max(norm, 1e-12) }
         }

@@ -26,6 +26,18 @@ public func geluForward<S: TensorScalar>(
     }
 }
 
+/// GELU (erf) on Float through `vectorErf`, split across threads. Each element's value depends on it alone
+/// (lanewise), so the bits are the same for every thread count and split.
+public func geluErfForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int, threads: Int = BLAS.threads) {
+    parallelFor(count, grain: parallelGrain, threads: threads) { range in
+        let end = range.upperBound
+        for i in stride(from: range.lowerBound, to: end, by: 8) {
+            let v: SIMD8<Float> = loadLanes(x, i, count: end, padding: 0)
+            storeLanes(v * 0.5 * (1 + vectorErf(v * 0.707_106_77)), out, i, count: end)
+        }
+    }
+}
+
 @inlinable
 public func geluBackward<S: TensorScalar>(
     dX: UnsafeMutablePointer<S>, dOut: UnsafePointer<S>, _ x: UnsafePointer<S>, count: Int,

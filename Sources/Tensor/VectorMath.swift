@@ -37,7 +37,7 @@ public func vectorExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
 
 /// Lanes x[i..<i+width], the lanes past `count` set to `padding`.
 @inlinable @inline(__always)
-func loadLanes<V: SIMD>(_ x: UnsafePointer<V.Scalar>, _ i: Int, count: Int, padding: V.Scalar) -> V {
+public func loadLanes<V: SIMD>(_ x: UnsafePointer<V.Scalar>, _ i: Int, count: Int, padding: V.Scalar) -> V {
     if i + V.scalarCount <= count { return UnsafeRawPointer(x + i).loadUnaligned(as: V.self) }
     var v = V(repeating: padding)
     for j in 0..<(count - i) { v[j] = x[i + j] }
@@ -46,7 +46,7 @@ func loadLanes<V: SIMD>(_ x: UnsafePointer<V.Scalar>, _ i: Int, count: Int, padd
 
 /// Stores the lanes of `v` that fall before `count` at out[i...].
 @inlinable @inline(__always)
-func storeLanes<V: SIMD>(_ v: V, _ out: UnsafeMutablePointer<V.Scalar>, _ i: Int, count: Int) {
+public func storeLanes<V: SIMD>(_ v: V, _ out: UnsafeMutablePointer<V.Scalar>, _ i: Int, count: Int) {
     if i + V.scalarCount <= count { UnsafeMutableRawPointer(out + i).storeBytes(of: v, as: V.self); return }
     for j in 0..<(count - i) { out[i + j] = v[j] }
 }
@@ -66,4 +66,26 @@ public func vectorExp<S: TensorScalar>(_ out: UnsafeMutablePointer<S>, _ x: Unsa
     } else {
         for i in 0..<count { out[i] = S.exp(scale * x[i] - shift) }
     }
+}
+
+/// erf of eight Floats: the rational minimax approximation Eigen and XLA use for float, x·P(x²)/Q(x²) on
+/// x clamped to [−4, 4] (erf(±4) rounds to ±1 in Float); glibc's scalar erff was 14 % of a BERT forward.
+/// Absolute error under 5e−7 (4.3e−7 at worst on every 97th Float in [−5, 5] against Double's erf, in the tests).
+@inlinable @inline(__always)
+public func vectorErf(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    var x = x
+    x.replace(with: 4, where: x .> 4)
+    x.replace(with: -4, where: x .< -4)
+    let x2 = x * x
+    var p = x2 * -2.726_142_258_013_06e-10 + 2.770_681_424_959_02e-08
+    p = p * x2 - 2.101_024_020_825_08e-06
+    p = p * x2 - 5.692_506_394_623_46e-05
+    p = p * x2 - 7.349_906_303_268_55e-04
+    p = p * x2 - 2.954_599_808_540_25e-03
+    p = p * x2 - 1.609_603_332_624_15e-02
+    var q = x2 * -1.456_607_184_649_96e-05 - 2.133_740_552_789_05e-04
+    q = q * x2 - 1.682_826_974_382_03e-03
+    q = q * x2 - 7.373_329_167_204_68e-03
+    q = q * x2 - 1.426_473_905_141_89e-02
+    return x * p / q
 }

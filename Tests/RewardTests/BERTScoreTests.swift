@@ -49,13 +49,38 @@ struct BERTScoreTests {
 
     @Test func hiddenStatesMatchTransformers() throws {
         let model = try MiniLM.scorer.get().model, fixture = try MiniLMFixture.shared.get()
-        // both sentences in one right-padded batch, so padding must not leak into the shorter one
-        let hidden = model.encode(fixture.hidden.map(\.ids))
-        let T = hidden.shape[1], H = model.config.hiddenSize
-        for (b, c) in fixture.hidden.enumerated() {
-            let got = Array(UnsafeBufferPointer(start: hidden.pointer + b * T * H, count: c.ids.count * H))
+        // both sentences in one packed batch, so neither may see the other's tokens
+        let hidden = model.encodePacked(fixture.hidden.map(\.ids))
+        let H = model.config.hiddenSize
+        var first = 0
+        for c in fixture.hidden {
+            defer { first += c.ids.count }
+            let got = Array(UnsafeBufferPointer(start: hidden.pointer + first * H, count: c.ids.count * H))
             let nmse = normalizedMeanSquaredError(got.map(Double.init), c.hidden.map(Double.init))
             #expect(nmse < 1e-10, "\(c.text): NMSE \(nmse)")
+        }
+    }
+
+    /// Packed batches: a sentence's hidden states are the same bits alone, beside others and on 1–3 threads,
+    /// and so are its scores in a call of one pair or of all.
+    @Test func resultsDoNotDependOnTheBatchOrTheThreadCount() throws {
+        let scorer = try MiniLM.scorer.get(), fixture = try MiniLMFixture.shared.get()
+        let sequences = fixture.pairs.prefix(12).map { scorer.encode($0.hypothesis) }
+        let H = scorer.model.config.hiddenSize
+        let together = [1, 2, 3].map { scorer.model.encodePacked(sequences, upTo: 6, threads: $0).array }
+        #expect(together[0] == together[1] && together[0] == together[2])
+        var first = 0
+        for ids in sequences {
+            let alone = scorer.model.encodePacked([ids], upTo: 6, threads: 2).array
+            #expect(alone == Array(together[0][first * H..<(first + ids.count) * H]))
+            first += ids.count
+        }
+        let pairs = Array(fixture.pairs.prefix(12))
+        let all = try BERTScorer(model: scorer.model, tokenizer: scorer.tokenizer, layer: 6)
+        let batch = all.score(hypotheses: pairs.map(\.hypothesis), references: pairs.map(\.references))
+        for (p, expected) in zip(pairs, batch) {
+            let one = try BERTScorer(model: scorer.model, tokenizer: scorer.tokenizer, layer: 6)
+            #expect(one.score(hypotheses: [p.hypothesis], references: [p.references]) == [expected])
         }
     }
 
