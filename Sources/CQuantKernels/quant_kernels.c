@@ -75,7 +75,8 @@ static inline int q4_slot(int b, int j, int blocks) {
 }
 
 /// Round to nearest (ties to even, the default rounding mode) of x/d, d = max|x|/127: |q| ≤ 127, so
-/// the sign trick of the SIMD paths never negates −128, and q + 128 fits a byte.
+/// the sign trick of the SIMD paths never negates −128, and q + 128 fits a byte. The portable path's
+/// quantizer, so its layouts only (ACT_SIGNED, ACT_Q4_PAIRS); `quantize_row_avx2` writes all three.
 static void quantize_row(const float *x, int k, act_row a, act_layout layout) {
     const int blocks = k / 32;
     for (int b = 0; b < blocks; b++) {
@@ -86,8 +87,7 @@ static void quantize_row(const float *x, int k, act_row a, act_layout layout) {
         int sum = 0;
         for (int j = 0; j < 32; j++) {
             const int q = (int)nearbyintf(xb[j] * id);
-            const int slot = layout == ACT_Q4_PAIRS ? q4_slot(b, j, blocks) : 32 * b + j;
-            a.q[slot] = layout == ACT_OFFSET ? (int8_t)(uint8_t)(q + 128) : (int8_t)q;
+            a.q[layout == ACT_Q4_PAIRS ? q4_slot(b, j, blocks) : 32 * b + j] = (int8_t)q;
             sum += q;
         }
         a.ds[2 * b] = d;
@@ -193,29 +193,38 @@ AVX2_TARGET static inline float q4_tail(const uint8_t *w, const float *ds, __m25
     return half_at(w) * ds[0] * ra_hsum256(_mm256_cvtepi32_ps(products)) + half_at(w + 2) * ds[1];
 }
 
+/// A block of 32 floats at x into four registers; returns max |x| (the same in any order).
+AVX2_TARGET static inline float load_block(const float *x, __m256 v[4]) {
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], magnitude));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    return _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+}
+
+/// A block's 32 int32 values (|q| ≤ 127, in four registers, in order) as 32 bytes in order.
+AVX2_TARGET static inline __m256i pack_block(const __m256i q[4]) {
+    const __m256i words = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    return _mm256_permutevar8x32_epi32(words, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));  // undoes the packs' lane interleaving
+}
+
 /// `quantize_row` on 8 lanes, with the same values: the maximum does not depend on order, x·(1/d)
 /// is the same product, and vcvtps2dq rounds to nearest even as nearbyintf does.
 AVX2_TARGET static void quantize_row_avx2(const float *x, int k, act_row a, act_layout layout) {
     const int blocks = k / 32;
-    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // undoes the packs' lane interleaving
     for (int b = 0; b < blocks; b++) {
-        const float *xb = x + 32 * b;
-        __m256 v[4], amax = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(xb + 8 * i);
-            amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], magnitude));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        const float d = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4))) / 127, id = d > 0 ? 1 / d : 0;
+        __m256 v[4];
+        const float d = load_block(x + 32 * b, v) / 127, id = d > 0 ? 1 / d : 0;
         __m256i q[4], sum = _mm256_setzero_si256();
         for (int i = 0; i < 4; i++) {
             q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], _mm256_set1_ps(id)));
             sum = _mm256_add_epi32(sum, q[i]);
         }
-        const __m256i words = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        __m256i bytes = _mm256_permutevar8x32_epi32(words, order);
+        __m256i bytes = pack_block(q);
         if (layout == ACT_OFFSET) bytes = _mm256_xor_si256(bytes, _mm256_set1_epi8((char)0x80));
         _mm_storeu_si128((__m128i *)(a.q + (layout == ACT_Q4_PAIRS ? q4_slot(b, 0, blocks) : 32 * b)), _mm256_castsi256_si128(bytes));
         _mm_storeu_si128((__m128i *)(a.q + (layout == ACT_Q4_PAIRS ? q4_slot(b, 16, blocks) : 32 * b + 16)), _mm256_extracti128_si256(bytes, 1));
@@ -230,7 +239,7 @@ AVX2_TARGET static void quantize_row_avx2(const float *x, int k, act_row a, act_
 /// Q8_0 rows, on the AVX2 path as on the VNNI one: even and odd blocks in two accumulator chains per row
 /// (hiding the FMA latency), scale d_w·d_x per block. `DOT(w, x)` is one block's eight int32 partial sums.
 #define Q8_0_ROWS(DOT, PREPARE)                                                                          \
-    __m256 acc0[MAX_TILE_ROWS], acc1[MAX_TILE_ROWS];                                                              \
+    __m256 acc0[MAX_TILE_ROWS], acc1[MAX_TILE_ROWS];                                                    \
     for (int c = 0; c < C; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();                                \
     int b = 0;                                                                                          \
     for (; b + 1 < blocks; b += 2, w += 68) {                                                           \
@@ -265,8 +274,8 @@ ROW_TILES(AVX2_TARGET, tile_q8_0_avx2, q8_0_avx2_rows, 4)
 /// Q4_1 rows: a block pair's nibbles are unpacked and its (d, m) converted once; per row two int8 dot
 /// products, the pair's scales, and the m_w·s_x terms summed apart (lanes 1 and 3 of `mins`).
 #define Q4_1_ROWS(DOT)                                                                                   \
-    __m256 acc[MAX_TILE_ROWS];                                                                               \
-    __m128 mins[MAX_TILE_ROWS];                                                                              \
+    __m256 acc[MAX_TILE_ROWS];                                                                          \
+    __m128 mins[MAX_TILE_ROWS];                                                                         \
     for (int c = 0; c < C; c++) { acc[c] = _mm256_setzero_ps(); mins[c] = _mm_setzero_ps(); }           \
     const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);                                   \
     int b = 0;                                                                                          \
@@ -487,16 +496,9 @@ static void quantize_q8_0_scalar(const float *x, size_t blocks, uint8_t *o) {
 /// |v − t| ≥ 0.5 (v − t is exact, so no double rounding as in trunc(v + 0.5)).
 AVX2_TARGET static void quantize_q8_0_avx2(const float *x, size_t blocks, uint8_t *o) {
     const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)), half = _mm256_set1_ps(0.5f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (size_t b = 0; b < blocks; b++, x += 32, o += 34) {
-        __m256 v[4], amax = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(x + 8 * i);
-            amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], magnitude));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        const __m256 id = _mm256_set1_ps(q8_0_scale(_mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4))), o));
+        __m256 v[4];
+        const __m256 id = _mm256_set1_ps(q8_0_scale(load_block(x, v), o));
         __m256i q[4];
         for (int i = 0; i < 4; i++) {
             const __m256 y = _mm256_mul_ps(v[i], id), t = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
@@ -504,8 +506,7 @@ AVX2_TARGET static void quantize_q8_0_avx2(const float *x, size_t blocks, uint8_
                                               _mm256_or_ps(_mm256_andnot_ps(magnitude, y), _mm256_set1_ps(1)));
             q[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, away));
         }
-        const __m256i words = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        _mm256_storeu_si256((__m256i *)(o + 2), _mm256_permutevar8x32_epi32(words, order));
+        _mm256_storeu_si256((__m256i *)(o + 2), pack_block(q));
     }
 }
 #endif
