@@ -5,10 +5,19 @@
 //   Q8_0:  Σ_b d_w·d_x·Σ_j q_w·q_x
 //   Q4_1:  Σ_b d_w·d_x·Σ_j q_w·q_x + m_w·(d_x·Σ_j q_x)      (x = d·q + m for the weights)
 // Three paths: AVX-512 VNNI (vpdpbusd: u8 × s8 summed in fours into int32), AVX2 (vpmaddubsw +
-// vpmaddwd) and portable C; a register holds one Q8_0 block (a pair on the VNNI path), or the low (high)
-// nibbles of two Q4_1 blocks. A weight row meets up to eight activation rows at once (a row tile): its
-// blocks are loaded, unpacked and their scales converted once for all of them. Every output keeps the
-// one-row operation order, so a row's result does not depend on how many rows are multiplied with it.
+// vpmaddwd) and portable C.
+//
+// Q8_0 matrices are repacked (raq_pack) in groups of 16 rows, 4 bytes of each row side by side, so
+// one 512-bit register holds the same 4 weights of 16 rows and one vpdpbusd against 4 activations
+// broadcast from memory advances 16 dot products: a block's 16 exact integer sums take 8 of them, then
+// one conversion and one scaled FMA per 16 outputs (in the row layout every 64 products paid their
+// own). Each output is Σ_b fma(float(Σ_j q_w·q_x), d_w·d_x, ·) in block order on every path, so the
+// paths agree bit for bit.
+//
+// Q4_1 keeps the file's rows; a register holds the low (high) nibbles of two blocks, and a weight row
+// meets up to eight activation rows at once (a row tile): its blocks are loaded, unpacked and their
+// scales converted once for all of them. Every output keeps the one-row operation order, so a row's
+// result does not depend on how many rows are multiplied with it (for Q8_0 too).
 // Each function carries its own target attribute, so the file builds without global -m flags;
 // raq_path_supported checks CPUID.
 #include "quant_kernels.h"
@@ -47,16 +56,17 @@ static float f16_to_f32(uint16_t h) {
 
 static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
-/// One activation row of k elements: per block its scale d and d·Σq (interleaved: d0 s0 d1 s1 …), then
-/// the k int8 values in the kernel's `act_layout`.
+/// One activation row of k elements: per block its scale d and a sum (interleaved: d0 s0 d1 s1 …), then
+/// the k int8 values in the kernel's `act_layout`. The sum is d·Σq for Q4_1 and, for Q8_0, −128·Σq as
+/// an int32 bit pattern (the correction for the weights' +128 offset, see `raq_pack`).
 typedef struct {
     float *ds;
     int8_t *q;
 } act_row;
 
-/// How a kernel wants its activations: block order, block order stored as q + 128 (unsigned, for
-/// vpdpbusd with the weights as the signed operand), or Q4_1's paired order (`q4_slot`).
-typedef enum { ACT_SIGNED, ACT_OFFSET, ACT_Q4_PAIRS } act_layout;
+/// How a kernel wants its activations: Q8_0's block order with the −128·Σq sums, or Q4_1's paired
+/// order (`q4_slot`) with d·Σq.
+typedef enum { ACT_Q8_0, ACT_Q4_1 } act_layout;
 
 static size_t act_row_bytes(int k) { return (size_t)k + (size_t)(k / 32) * 2 * sizeof(float); }
 
@@ -75,8 +85,18 @@ static inline int q4_slot(int b, int j, int blocks) {
 }
 
 /// Round to nearest (ties to even, the default rounding mode) of x/d, d = max|x|/127: |q| ≤ 127, so
-/// the sign trick of the SIMD paths never negates −128, and q + 128 fits a byte. The portable path's
-/// quantizer, so its layouts only (ACT_SIGNED, ACT_Q4_PAIRS); `quantize_row_avx2` writes all three.
+/// the sign trick of the SIMD paths never negates −128. The portable path's quantizer; `quantize_row_avx2`
+/// writes the same bytes.
+static inline void store_sums(act_row a, int b, float d, int sum, act_layout layout) {
+    a.ds[2 * b] = d;
+    if (layout == ACT_Q4_1) {
+        a.ds[2 * b + 1] = d * (float)sum;
+    } else {
+        const int32_t bias = -128 * sum;
+        memcpy(a.ds + 2 * b + 1, &bias, 4);
+    }
+}
+
 static void quantize_row(const float *x, int k, act_row a, act_layout layout) {
     const int blocks = k / 32;
     for (int b = 0; b < blocks; b++) {
@@ -87,26 +107,33 @@ static void quantize_row(const float *x, int k, act_row a, act_layout layout) {
         int sum = 0;
         for (int j = 0; j < 32; j++) {
             const int q = (int)nearbyintf(xb[j] * id);
-            a.q[layout == ACT_Q4_PAIRS ? q4_slot(b, j, blocks) : 32 * b + j] = (int8_t)q;
+            a.q[layout == ACT_Q4_1 ? q4_slot(b, j, blocks) : 32 * b + j] = (int8_t)q;
             sum += q;
         }
-        a.ds[2 * b] = d;
-        a.ds[2 * b + 1] = d * (float)sum;
+        store_sums(a, b, d, sum, layout);
     }
 }
 
-/// out[c] = the dot product of one weight row (`blocks` blocks at w) with activation row a[c], c < rows
-/// ≤ the kernel's tile rows.
+/// Q4_1: out[c] = the dot product of one weight row (`blocks` blocks at w) with activation row a[c],
+/// c < rows ≤ the kernel's tile rows.
 typedef void (*tile_fn)(const uint8_t *w, const act_row *a, int rows, int blocks, float *out);
+
+/// Q8_0 in `raq_pack`'s groups of 16 rows: per block, the 16 rows' f16 scales, then 8 × 64 bytes, the
+/// s-th holding bytes 4s..4s+3 of each row (row r at 4r), stored as q + 128.
+enum { GROUP_ROWS = 16, GROUP_BLOCK_BYTES = GROUP_ROWS * 34 };
+typedef float group_out[GROUP_ROWS];
+
+/// Q8_0: out[c][r] = the dot product of weight row r of the group at w with activation row a[c].
+typedef void (*group_fn)(const uint8_t *w, const act_row *a, int rows, int blocks, group_out *out);
 
 /// Most activation rows a tile takes: the AVX-512 kernels have 32 registers for eight rows'
 /// accumulators, the AVX2 ones 16, enough for four.
 enum { MAX_TILE_ROWS = 8 };
 
-/// A tile function from a body written for a constant row count (inlined once per count up to
-/// `most`, so its per-row accumulators live in registers).
-#define ROW_TILES(target, name, body, most)                                                             \
-    target static void name(const uint8_t *w, const act_row *a, int rows, int blocks, float *out) {    \
+/// A tile or group function from a body written for a constant row count (inlined once per count up
+/// to `most`, so its per-row accumulators live in registers).
+#define ROW_TILES(target, name, body, most, out_type)                                                   \
+    target static void name(const uint8_t *w, const act_row *a, int rows, int blocks, out_type out) {  \
         switch (rows < (most) ? rows : (most)) {                                                        \
         case 8: body(w, a, blocks, out, 8); break;                                                      \
         case 7: body(w, a, blocks, out, 7); break;                                                      \
@@ -121,16 +148,6 @@ enum { MAX_TILE_ROWS = 8 };
 
 // MARK: - Portable path
 
-static float dot_q8_0_scalar(const uint8_t *w, const int8_t *q, const float *ds, int blocks) {
-    float sum = 0;
-    for (int b = 0; b < blocks; b++, w += 34, q += 32) {
-        int acc = 0;
-        for (int j = 0; j < 32; j++) acc += (int8_t)w[2 + j] * q[j];
-        sum += f16_to_f32(load_u16(w)) * ds[2 * b] * (float)acc;
-    }
-    return sum;
-}
-
 static float dot_q4_1_scalar(const uint8_t *w, const int8_t *q, const float *ds, int blocks) {
     float sum = 0;
     for (int b = 0; b < blocks; b++, w += 20) {
@@ -142,8 +159,21 @@ static float dot_q4_1_scalar(const uint8_t *w, const int8_t *q, const float *ds,
     return sum;
 }
 
-static void tile_q8_0_scalar(const uint8_t *w, const act_row *a, int rows, int blocks, float *out) {
-    for (int c = 0; c < rows; c++) out[c] = dot_q8_0_scalar(w, a[c].q, a[c].ds, blocks);
+static void group_q8_0_scalar(const uint8_t *g, const act_row *a, int rows, int blocks, group_out *out) {
+    for (int c = 0; c < rows; c++) {
+        float sum[16] = {0};
+        const uint8_t *p = g;
+        for (int b = 0; b < blocks; b++, p += GROUP_BLOCK_BYTES) {
+            const int8_t *q = a[c].q + 32 * b;
+            for (int r = 0; r < 16; r++) {
+                int acc = 0;
+                for (int s = 0; s < 8; s++)
+                    for (int t = 0; t < 4; t++) acc += ((int)p[32 + 64 * s + 4 * r + t] - 128) * q[4 * s + t];
+                sum[r] = fmaf((float)acc, f16_to_f32(load_u16(p + 2 * r)) * a[c].ds[2 * b], sum[r]);
+            }
+        }
+        memcpy(out[c], sum, sizeof sum);
+    }
 }
 
 static void tile_q4_1_scalar(const uint8_t *w, const act_row *a, int rows, int blocks, float *out) {
@@ -224,52 +254,45 @@ AVX2_TARGET static void quantize_row_avx2(const float *x, int k, act_row a, act_
             q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], _mm256_set1_ps(id)));
             sum = _mm256_add_epi32(sum, q[i]);
         }
-        __m256i bytes = pack_block(q);
-        if (layout == ACT_OFFSET) bytes = _mm256_xor_si256(bytes, _mm256_set1_epi8((char)0x80));
-        _mm_storeu_si128((__m128i *)(a.q + (layout == ACT_Q4_PAIRS ? q4_slot(b, 0, blocks) : 32 * b)), _mm256_castsi256_si128(bytes));
-        _mm_storeu_si128((__m128i *)(a.q + (layout == ACT_Q4_PAIRS ? q4_slot(b, 16, blocks) : 32 * b + 16)), _mm256_extracti128_si256(bytes, 1));
+        const __m256i bytes = pack_block(q);
+        _mm_storeu_si128((__m128i *)(a.q + (layout == ACT_Q4_1 ? q4_slot(b, 0, blocks) : 32 * b)), _mm256_castsi256_si128(bytes));
+        _mm_storeu_si128((__m128i *)(a.q + (layout == ACT_Q4_1 ? q4_slot(b, 16, blocks) : 32 * b + 16)), _mm256_extracti128_si256(bytes, 1));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-        a.ds[2 * b] = d;
-        a.ds[2 * b + 1] = d * (float)_mm_cvtsi128_si32(s4);
+        store_sums(a, b, d, _mm_cvtsi128_si32(s4), layout);
     }
 }
 
-/// Q8_0 rows, on the AVX2 path as on the VNNI one: even and odd blocks in two accumulator chains per row
-/// (hiding the FMA latency), scale d_w·d_x per block. `DOT(w, x)` is one block's eight int32 partial sums.
-#define Q8_0_ROWS(DOT, PREPARE)                                                                          \
-    __m256 acc0[MAX_TILE_ROWS], acc1[MAX_TILE_ROWS];                                                    \
-    for (int c = 0; c < C; c++) acc0[c] = acc1[c] = _mm256_setzero_ps();                                \
-    int b = 0;                                                                                          \
-    for (; b + 1 < blocks; b += 2, w += 68) {                                                           \
-        const __m256i w0 = load256(w + 2), w1 = load256(w + 36);                                        \
-        PREPARE(w0, u0) PREPARE(w1, u1)                                                                 \
-        const float d0 = half_at(w), d1 = half_at(w + 34);                      \
-        for (int c = 0; c < C; c++) {                                                                   \
-            const int8_t *q = a[c].q + 32 * b;                                                          \
-            acc0[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(w0, u0, load256(q))), _mm256_set1_ps(d0 * a[c].ds[2 * b]), acc0[c]); \
-            acc1[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(w1, u1, load256(q + 32))), _mm256_set1_ps(d1 * a[c].ds[2 * b + 2]), acc1[c]); \
-        }                                                                                               \
-    }                                                                                                   \
-    if (b < blocks) {                                                                                   \
-        const __m256i w0 = load256(w + 2);                                                              \
-        PREPARE(w0, u0)                                                                                 \
-        const float d0 = half_at(w);                                                        \
-        for (int c = 0; c < C; c++)                                                                     \
-            acc0[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(w0, u0, load256(a[c].q + 32 * b))), _mm256_set1_ps(d0 * a[c].ds[2 * b]), acc0[c]); \
-    }                                                                                                   \
-    for (int c = 0; c < C; c++) out[c] = ra_hsum256(_mm256_add_ps(acc0[c], acc1[c]));
-
-/// vpmaddubsw multiplies unsigned by signed bytes: |w| (prepared once per block) by x with w's sign
-/// moved onto it (llama.cpp's trick). Pair sums reach 2·127·127, inside int16.
-#define AVX2_ABS(w, u) const __m256i u = _mm256_sign_epi8(w, w);
-#define AVX2_DOT(w, u, x) _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1))
-
-AVX2_TARGET INLINE void q8_0_avx2_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
-    Q8_0_ROWS(AVX2_DOT, AVX2_ABS)
+/// A Q8_0 group on 256-bit registers, a half (8 weight rows) at a time. vpmaddubsw multiplies unsigned
+/// by signed bytes and saturates pair sums at int16, which (w + 128)·x can pass; so the offset comes off
+/// the weights and |w| meets x with w's sign moved onto it (llama.cpp's trick): pair sums reach
+/// 2·128·127, inside int16.
+AVX2_TARGET INLINE void q8_0_group_avx2(const uint8_t *g, const act_row *a, int blocks, group_out *out, const int C) {
+    const __m256i offset = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    for (int h = 0; h < 2; h++) {
+        __m256 acc[MAX_TILE_ROWS];
+        for (int c = 0; c < C; c++) acc[c] = _mm256_setzero_ps();
+        const uint8_t *p = g;
+        for (int b = 0; b < blocks; b++, p += GROUP_BLOCK_BYTES) {
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * h)));
+            for (int c = 0; c < C; c++) {
+                const int8_t *q = a[c].q + 32 * b;
+                __m256i sum = _mm256_setzero_si256();
+                for (int s = 0; s < 8; s++) {
+                    const __m256i w = _mm256_xor_si256(load256(p + 32 + 64 * s + 32 * h), offset);
+                    int32_t x4;
+                    memcpy(&x4, q + 4 * s, 4);
+                    const __m256i x = _mm256_sign_epi8(_mm256_set1_epi32(x4), w);
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), x), ones));
+                }
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(a[c].ds[2 * b])), acc[c]);
+            }
+        }
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(out[c] + 8 * h, acc[c]);
+    }
 }
-ROW_TILES(AVX2_TARGET, tile_q8_0_avx2, q8_0_avx2_rows, 4)
+ROW_TILES(AVX2_TARGET, group_q8_0_avx2, q8_0_group_avx2, 4, group_out *)
 
 /// Q4_1 rows: a block pair's nibbles are unpacked and its (d, m) converted once; per row two int8 dot
 /// products, the pair's scales, and the m_w·s_x terms summed apart (lanes 1 and 3 of `mins`).
@@ -310,50 +333,42 @@ AVX2_TARGET static inline __m256i q4_dot_avx2(__m256i lo, __m256i hi, __m256i x0
 AVX2_TARGET INLINE void q4_1_avx2_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
     Q4_1_ROWS(q4_dot_avx2)
 }
-ROW_TILES(AVX2_TARGET, tile_q4_1_avx2, q4_1_avx2_rows, 4)
+ROW_TILES(AVX2_TARGET, tile_q4_1_avx2, q4_1_avx2_rows, 4, float *)
 
 // MARK: - AVX-512 VNNI path
 
 // vpdpbusd: one instruction for the u8 × s8 products summed in fours, where AVX2 needs vpmaddubsw +
-// vpmaddwd. Q8_0 pairs blocks in 512-bit registers: the pairing shuffle is paid once per weight pair for
-// every row of the tile (for one row at a time it lost to 256-bit registers). Q4_1 stays on 256-bit
-// registers, where a register already holds the nibbles of two blocks.
+// vpmaddwd. Q4_1 stays on 256-bit registers, where a register already holds the nibbles of two blocks.
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 
-/// Q8_0 rows on 512-bit registers: a block pair per register (blocks b, b+1 in the low and high halves,
-/// the two accumulator chains of the AVX2 path, so the sums are the same). The activations come as
-/// x + 128 (unsigned) and the weights are the signed operand, so a row needs one vpdpbusd per pair:
-/// Σ (x + 128)·w − 128·Σ w = Σ x·w, with −128·Σ w per int32 lane (the accumulator's start) computed
-/// once per weight pair. Lanes stay far inside int32.
-VNNI_TARGET INLINE void q8_0_vnni_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
+/// A Q8_0 group: per block, its 8 registers of weights (w + 128, unsigned) are loaded once for the tile;
+/// each activation row's block is 8 broadcasts of 4 signed bytes, each one vpdpbusd for all 16 weight
+/// rows, in two chains (the instruction's latency) that start from the row's −128·Σq. The 16 integer
+/// sums then take one conversion and one FMA with d_w·d_x.
+VNNI_TARGET INLINE void q8_0_group_vnni(const uint8_t *g, const act_row *a, int blocks, group_out *out, const int C) {
     __m512 acc[MAX_TILE_ROWS];
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
-    const __m512i offset = _mm512_set1_epi8((char)0x80);
-    const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    int b = 0;
-    for (; b + 1 < blocks; b += 2, w += 68) {
-        const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(load256(w + 2)), load256(w + 36), 1);
-        const __m512i bias = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, wv));
-        const __m128 dw = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)((uint64_t)load_u16(w) | (uint64_t)load_u16(w + 34) << 32)));  // [d_w0, 0, d_w1, 0]
+    for (int b = 0; b < blocks; b++, g += GROUP_BLOCK_BYTES) {
+        const __m512 dw = _mm512_cvtph_ps(load256(g));
+        __m512i w[8];
+        for (int s = 0; s < 8; s++) w[s] = _mm512_loadu_si512(g + 32 + 64 * s);
         for (int c = 0; c < C; c++) {
-            // [d_w·d_x of block b] × 8, then of block b + 1: the ds row holds d at even places
-            const __m512 scale = _mm512_permutexvar_ps(pick, _mm512_castps128_ps512(_mm_permute_ps(_mm_mul_ps(dw, _mm_loadu_ps(a[c].ds + 2 * b)), 0x08)));
-            const __m512i p = _mm512_dpbusd_epi32(bias, _mm512_loadu_si512(a[c].q + 32 * b), wv);
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), scale, acc[c]);
+            const int8_t *q = a[c].q + 32 * b;
+            int32_t x4[8], bias;
+            memcpy(x4, q, 32);
+            memcpy(&bias, a[c].ds + 2 * b + 1, 4);
+            __m512i even = _mm512_set1_epi32(bias), odd = _mm512_setzero_si512();
+            for (int s = 0; s < 8; s += 2) {
+                even = _mm512_dpbusd_epi32(even, w[s], _mm512_set1_epi32(x4[s]));
+                odd = _mm512_dpbusd_epi32(odd, w[s + 1], _mm512_set1_epi32(x4[s + 1]));
+            }
+            const __m512i sum = _mm512_add_epi32(even, odd);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(a[c].ds[2 * b])), acc[c]);
         }
     }
-    for (int c = 0; c < C; c++) {
-        __m256 even = _mm512_castps512_ps256(acc[c]);
-        if (b < blocks) {
-            const __m256i w0 = load256(w + 2);
-            const __m256i bias = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm512_castsi512_si256(offset), w0));
-            const __m256i p = _mm256_dpbusd_epi32(bias, load256(a[c].q + 32 * b), w0);
-            even = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half_at(w) * a[c].ds[2 * b]), even);
-        }
-        out[c] = ra_hsum256(_mm256_add_ps(even, _mm512_extractf32x8_ps(acc[c], 1)));
-    }
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(out[c], acc[c]);
 }
-ROW_TILES(VNNI_TARGET, tile_q8_0_vnni, q8_0_vnni_rows, 8)
+ROW_TILES(VNNI_TARGET, group_q8_0_vnni, q8_0_group_vnni, 8, group_out *)
 
 VNNI_TARGET static inline __m256i q4_dot_vnni(__m256i lo, __m256i hi, __m256i x0, __m256i x1) {
     return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, x0), hi, x1);
@@ -362,7 +377,7 @@ VNNI_TARGET static inline __m256i q4_dot_vnni(__m256i lo, __m256i hi, __m256i x0
 VNNI_TARGET INLINE void q4_1_vnni_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
     Q4_1_ROWS(q4_dot_vnni)
 }
-ROW_TILES(VNNI_TARGET, tile_q4_1_vnni, q4_1_vnni_rows, 8)
+ROW_TILES(VNNI_TARGET, tile_q4_1_vnni, q4_1_vnni_rows, 8, float *)
 
 #endif
 
@@ -399,54 +414,73 @@ size_t raq_block_bytes(int format) {
 
 typedef void (*quantize_fn)(const float *x, int k, act_row a, act_layout layout);
 
+/// A path's kernel for one format: `tile` (Q4_1) or `group` (Q8_0), and the activations' quantizer.
 typedef struct {
     tile_fn tile;
+    group_fn group;
     int tile_rows;
     quantize_fn quantize;
-    act_layout layout;
 } kernel;
 
 static kernel select_kernel(int format, int path) {
     const bool q8 = format == RAQ_Q8_0;
-    const act_layout signed_layout = q8 ? ACT_SIGNED : ACT_Q4_PAIRS;
     switch (path) {
-    case RAQ_PATH_SCALAR: return (kernel){q8 ? tile_q8_0_scalar : tile_q4_1_scalar, MAX_TILE_ROWS, quantize_row, signed_layout};
+    case RAQ_PATH_SCALAR: return (kernel){q8 ? NULL : tile_q4_1_scalar, q8 ? group_q8_0_scalar : NULL, MAX_TILE_ROWS, quantize_row};
 #if defined(__x86_64__)
-    case RAQ_PATH_AVX2: return (kernel){q8 ? tile_q8_0_avx2 : tile_q4_1_avx2, 4, quantize_row_avx2, signed_layout};
-    case RAQ_PATH_AVX512_VNNI: return (kernel){q8 ? tile_q8_0_vnni : tile_q4_1_vnni, 8, quantize_row_avx2, q8 ? ACT_OFFSET : ACT_Q4_PAIRS};
+    case RAQ_PATH_AVX2: return (kernel){q8 ? NULL : tile_q4_1_avx2, q8 ? group_q8_0_avx2 : NULL, 4, quantize_row_avx2};
+    case RAQ_PATH_AVX512_VNNI: return (kernel){q8 ? NULL : tile_q4_1_vnni, q8 ? group_q8_0_vnni : NULL, 8, quantize_row_avx2};
 #endif
-    default: return (kernel){NULL, 0, NULL, signed_layout};
+    default: return (kernel){NULL, NULL, 0, NULL};
     }
 }
 
 // MARK: - Rows
 
 typedef struct {
-    tile_fn tile;
-    int tile_rows;
+    kernel kern;
     const uint8_t *w;
-    size_t row_bytes;
+    size_t row_bytes;  // of a Q4_1 row, or of a Q8_0 group of 16 rows
     int n, k, m;
     uint8_t *act;
     float *y;
     bool accumulate;
 } job;
 
+static inline void store(const job *j, int row, int column, float v) {
+    float *out = j->y + (size_t)row * j->n + column;
+    *out = j->accumulate ? *out + v : v;
+}
+
+/// Q4_1 weight rows [first, end), each against every activation row, a tile at a time.
 static void run_rows(const void *context, int first, int end) {
     const job *j = context;
-    const int blocks = j->k / 32;
+    const int blocks = j->k / 32, tile_rows = j->kern.tile_rows;
     for (int r = first; r < end; r++) {
-        const uint8_t *wr = j->w + (size_t)r * j->row_bytes;
-        for (int i = 0; i < j->m; i += j->tile_rows) {
-            const int rows = j->m - i < j->tile_rows ? j->m - i : j->tile_rows;
+        for (int i = 0; i < j->m; i += tile_rows) {
+            const int rows = j->m - i < tile_rows ? j->m - i : tile_rows;
             act_row a[MAX_TILE_ROWS];
             float v[MAX_TILE_ROWS];
             for (int c = 0; c < rows; c++) a[c] = act_at(j->act, j->k, i + c);
-            j->tile(wr, a, rows, blocks, v);
-            for (int c = 0; c < rows; c++) {
-                float *out = j->y + (size_t)(i + c) * j->n + r;
-                *out = j->accumulate ? *out + v[c] : v[c];
-            }
+            j->kern.tile(j->w + (size_t)r * j->row_bytes, a, rows, blocks, v);
+            for (int c = 0; c < rows; c++) store(j, i + c, r, v[c]);
+        }
+    }
+}
+
+/// Q8_0 groups [first, end) of 16 weight rows (the last group's padding rows are not stored).
+static void run_groups(const void *context, int first, int end) {
+    const job *j = context;
+    const int blocks = j->k / 32, tile_rows = j->kern.tile_rows;
+    for (int g = first; g < end; g++) {
+        const int rows16 = j->n - GROUP_ROWS * g < GROUP_ROWS ? j->n - GROUP_ROWS * g : GROUP_ROWS;
+        for (int i = 0; i < j->m; i += tile_rows) {
+            const int rows = j->m - i < tile_rows ? j->m - i : tile_rows;
+            act_row a[MAX_TILE_ROWS];
+            group_out v[MAX_TILE_ROWS];
+            for (int c = 0; c < rows; c++) a[c] = act_at(j->act, j->k, i + c);
+            j->kern.group(j->w + (size_t)g * j->row_bytes, a, rows, blocks, v);
+            for (int c = 0; c < rows; c++)
+                for (int r = 0; r < rows16; r++) store(j, i + c, GROUP_ROWS * g + r, v[c][r]);
         }
     }
 }
@@ -454,20 +488,60 @@ static void run_rows(const void *context, int first, int end) {
 /// Below this many weights per product, handing part to the helper costs more than it saves.
 static const size_t parallel_min_weights = 1 << 16;
 
+static int groups_of(int n) { return (n + GROUP_ROWS - 1) / GROUP_ROWS; }
+
+size_t raq_packed_bytes(int format, int n, int k) {
+    switch (format) {
+    case RAQ_Q8_0: return (size_t)groups_of(n) * (size_t)(k / 32) * GROUP_BLOCK_BYTES;
+    case RAQ_Q4_1: return (size_t)n * (size_t)(k / 32) * 20;
+    default: return 0;
+    }
+}
+
+void raq_pack(int format, const void *rows, int n, int k, void *out) {
+    const size_t row_bytes = (size_t)(k / 32) * raq_block_bytes(format);
+    if (format != RAQ_Q8_0) {
+        memcpy(out, rows, (size_t)n * row_bytes);
+        return;
+    }
+    const uint8_t *src = rows;
+    uint8_t *o = out;
+    for (int g = 0; g < groups_of(n); g++) {
+        for (int b = 0; b < k / 32; b++, o += GROUP_BLOCK_BYTES) {
+            memset(o, 0, 32);  // padding rows: d = 0, q = 0 (stored as 128)
+            memset(o + 32, 0x80, GROUP_BLOCK_BYTES - 32);
+            for (int r = 0; r < GROUP_ROWS && GROUP_ROWS * g + r < n; r++) {
+                const uint8_t *block = src + (size_t)(GROUP_ROWS * g + r) * row_bytes + (size_t)b * 34;
+                memcpy(o + 2 * r, block, 2);
+                for (int s = 0; s < 8; s++)
+                    for (int t = 0; t < 4; t++) o[32 + 64 * s + 4 * r + t] = block[2 + 4 * s + t] ^ 0x80;
+            }
+        }
+    }
+}
+
 bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, float *y, bool accumulate,
                 int path, int threads) {
     if (raq_block_bytes(format) == 0 || !raq_path_supported(path) || k % 32 != 0) return false;
     if (n <= 0 || m <= 0 || k <= 0) return true;
     const kernel kern = select_kernel(format, path == RAQ_PATH_AUTO ? raq_best_path() : path);
-    if (kern.tile == NULL) return false;
+    if (kern.quantize == NULL) return false;
+    const bool q8 = format == RAQ_Q8_0;
     // The quantized activations of a few rows fit on the stack; prefill-sized inputs go to the heap.
     uint8_t stack[32768] __attribute__((aligned(64)));
     const size_t bytes = (size_t)m * act_row_bytes(k);
     uint8_t *act = bytes <= sizeof stack ? stack : malloc(bytes);
     if (act == NULL) return false;
-    for (int i = 0; i < m; i++) kern.quantize(x + (size_t)i * k, k, act_at(act, k, i), kern.layout);
-    const job j = {kern.tile, kern.tile_rows, w, (size_t)(k / 32) * raq_block_bytes(format), n, k, m, act, y, accumulate};
-    rah_parallel_rows(run_rows, &j, n, 1, (size_t)n * (size_t)k < parallel_min_weights ? 1 : threads);
+    for (int i = 0; i < m; i++) kern.quantize(x + (size_t)i * k, k, act_at(act, k, i), q8 ? ACT_Q8_0 : ACT_Q4_1);
+    const size_t unit_bytes = (size_t)(k / 32) * (q8 ? GROUP_BLOCK_BYTES : raq_block_bytes(format));
+    const job j = {kern, w, unit_bytes, n, k, m, act, y, accumulate};
+    const int helpers = (size_t)n * (size_t)k < parallel_min_weights ? 1 : threads;
+    if (q8) {  // a group is 16 rows' work: chunks of whole groups, up to 16 of them
+        const int groups = groups_of(n), chunks = groups < 16 ? groups : 16;
+        rah_parallel_chunks(run_groups, &j, groups, (groups + chunks - 1) / chunks, helpers);
+    } else {
+        rah_parallel_rows(run_rows, &j, n, 1, helpers);
+    }
     if (act != stack) free(act);
     return true;
 }

@@ -56,7 +56,7 @@ struct QuantizedKernelTests {
                 bound[i * n + r] = err + 1e-5 * magnitude + 1e-6
             }
         }
-        var reference: [Float]?
+        var reference: [Float]?, firstPath: (QuantizedKernelPath, [Float])?
         for path in Self.paths where path.isSupported {
             for threads in [1, 2] {
                 var y = [Float](repeating: 7, count: m * n)  // overwritten, not accumulated into
@@ -68,6 +68,10 @@ struct QuantizedKernelTests {
                     try #require(error <= bound[e], "\(format) \(path) threads \(threads) [\(n)×\(k)] m \(m): element \(e) off by \(error) > \(bound[e])")
                 }
                 if threads == 1 { reference = y } else { #expect(y == reference, "\(format) \(path): 2 threads differ bitwise from 1") }
+                // Q8_0's paths all sum each block exactly and apply its scale in one FMA, in block order
+                if format == .q8_0 {
+                    if let (p, first) = firstPath { #expect(y == first, "q8_0 \(path) differs bitwise from \(p)") } else { firstPath = (path, y) }
+                }
                 // rows are multiplied in tiles of up to eight; a row's result must not depend on its tile
                 for i in [0, m / 2, m - 1] {
                     var single = [Float](repeating: 0, count: n)
@@ -99,7 +103,7 @@ struct QuantizedKernelTests {
 
     /// Q8_0 quantization is llama.cpp's quantize_row_q8_0_ref, byte for byte: d = max|x|/127 rounded to f16
     /// (nearest even), q = x/d rounded half away from zero; an all-zero block has d = 0 and q = 0. The
-    /// threaded matrix form writes the same bytes at any thread count.
+    /// threaded matrix form packs the same bytes at any thread count.
     @Test func q8_0QuantizationIsGGMLsReferenceRule() throws {
         var rng = Xoshiro256(seed: 11)
         var values = (0..<(7 * 96)).map { _ in Float(rng.nextNormal()) * 0.05 }
@@ -117,13 +121,28 @@ struct QuantizedKernelTests {
         }
         let written = values.withUnsafeBufferPointer { Array(quantizeQ8_0($0)) }
         #expect(written == expected)
+        let packed = expected.withUnsafeBytes { QuantizedMatrix(format: .q8_0, rows: 7, cols: 96, copying: $0.baseAddress!).bytes }
         for path in QuantizedKernelTests.paths where path.isSupported {
             for threads in [1, 2, 5] {
                 let matrix = values.withUnsafeBufferPointer {
                     QuantizedMatrix(quantizingQ8_0: $0.baseAddress!, rows: 7, cols: 96, threads: threads, path: path)
                 }
-                #expect(Array(matrix.bytes) == expected, "\(path), \(threads) threads")
+                #expect(matrix.bytes == packed, "\(path), \(threads) threads")
             }
+        }
+    }
+
+    /// Q8_0 matrices are packed in groups of 16 rows, quantized a group at a time on each thread: the
+    /// bytes are those of packing the whole file-order matrix, whatever the split.
+    @Test func q8_0PackingDoesNotDependOnTheThreads() throws {
+        var rng = Xoshiro256(seed: 12)
+        let values = (0..<(53 * 64)).map { _ in Float(rng.nextNormal()) }
+        let rows = values.withUnsafeBufferPointer { quantizeQ8_0($0) }
+        let whole = rows.withUnsafeBytes { QuantizedMatrix(format: .q8_0, rows: 53, cols: 64, copying: $0.baseAddress!).bytes }
+        #expect(whole.count == 4 * 2 * 16 * 34)  // 53 rows: four groups, the last padded
+        for threads in [1, 2, 3, 5] {
+            let matrix = values.withUnsafeBufferPointer { QuantizedMatrix(quantizingQ8_0: $0.baseAddress!, rows: 53, cols: 64, threads: threads) }
+            #expect(matrix.bytes == whole, "\(threads) threads")
         }
     }
 

@@ -22,7 +22,17 @@ int raq_best_path(void);
 /// Bytes of one 32-element block of `format`, or 0 for an unknown format.
 size_t raq_block_bytes(int format);
 
-/// y[m, n] = x[m, k] · Wᵀ (or y += with `accumulate`), W [n, k] in `format` blocks, row after row.
+/// Bytes of a [n, k] matrix of `format` in the kernels' layout (`raq_pack`), 0 for an unknown format.
+size_t raq_packed_bytes(int format, int n, int k);
+
+/// n rows of k/32 `format` blocks, as a GGUF file stores them, into the kernels' layout at `out`
+/// (raq_packed_bytes(format, n, k) bytes). Q4_1 keeps the rows; Q8_0 goes in groups of 16 rows (the
+/// last one padded with zero rows), per block the 16 f16 scales, then 8 × 64 bytes, the s-th holding
+/// bytes 4s..4s+3 of each row's q + 128. Rows are packed independently of each other: the packing of
+/// rows [16i, n) is the tail of the packing of [0, n) from group i on.
+void raq_pack(int format, const void *rows, int n, int k, void *out);
+
+/// y[m, n] = x[m, k] · Wᵀ (or y += with `accumulate`), W [n, k] in `format` blocks as `raq_pack` lays them out.
 /// k is a multiple of 32; x and y are row-major fp32. With `threads` ≥ 2, large products share their
 /// output rows with one helper thread; every output element is one thread's dot product in a fixed
 /// order, so the result does not depend on `threads` or on which thread computed it. Safe to call from
