@@ -507,14 +507,21 @@ void raq_pack(int format, const void *rows, int n, int k, void *out) {
     const uint8_t *src = rows;
     uint8_t *o = out;
     for (int g = 0; g < groups_of(n); g++) {
+        const int present = n - GROUP_ROWS * g < GROUP_ROWS ? n - GROUP_ROWS * g : GROUP_ROWS;
         for (int b = 0; b < k / 32; b++, o += GROUP_BLOCK_BYTES) {
-            memset(o, 0, 32);  // padding rows: d = 0, q = 0 (stored as 128)
-            memset(o + 32, 0x80, GROUP_BLOCK_BYTES - 32);
-            for (int r = 0; r < GROUP_ROWS && GROUP_ROWS * g + r < n; r++) {
+            if (present < GROUP_ROWS) {  // padding rows: d = 0, q = 0 (stored as 128)
+                memset(o, 0, 32);
+                memset(o + 32, 0x80, GROUP_BLOCK_BYTES - 32);
+            }
+            for (int r = 0; r < present; r++) {
                 const uint8_t *block = src + (size_t)(GROUP_ROWS * g + r) * row_bytes + (size_t)b * 34;
                 memcpy(o + 2 * r, block, 2);
-                for (int s = 0; s < 8; s++)
-                    for (int t = 0; t < 4; t++) o[32 + 64 * s + 4 * r + t] = block[2 + 4 * s + t] ^ 0x80;
+                for (int s = 0; s < 8; s++) {  // 4 bytes at a time, each + 128
+                    uint32_t four;
+                    memcpy(&four, block + 2 + 4 * s, 4);
+                    four ^= 0x80808080u;
+                    memcpy(o + 32 + 64 * s + 4 * r, &four, 4);
+                }
             }
         }
     }
