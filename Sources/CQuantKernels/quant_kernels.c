@@ -114,26 +114,26 @@ static void quantize_row(const float *x, int k, act_row a, act_layout layout) {
     }
 }
 
-/// Q4_1: out[c] = the dot product of one weight row (`blocks` blocks at w) with activation row a[c],
-/// c < rows ≤ the kernel's tile rows.
-typedef void (*tile_fn)(const uint8_t *w, const act_row *a, int rows, int blocks, float *out);
-
 /// Q8_0 in `raq_pack`'s groups of 16 rows: per block, the 16 rows' f16 scales, then 8 × 64 bytes, the
 /// s-th holding bytes 4s..4s+3 of each row (row r at 4r), stored as q + 128.
 enum { GROUP_ROWS = 16, GROUP_BLOCK_BYTES = GROUP_ROWS * 34 };
-typedef float group_out[GROUP_ROWS];
 
-/// Q8_0: out[c][r] = the dot product of weight row r of the group at w with activation row a[c].
-typedef void (*group_fn)(const uint8_t *w, const act_row *a, int rows, int blocks, group_out *out);
+/// A kernel multiplies one unit of weight rows at w (a Q4_1 row, or a Q8_0 group of 16) by activation
+/// rows a[c], c < rows ≤ the kernel's tile rows: out[unit_rows · c + r] = the dot product of the unit's
+/// row r with a[c].
+typedef void (*unit_fn)(const uint8_t *w, const act_row *a, int rows, int blocks, float *out);
+
+/// Rows of unit u that exist in an n-row matrix (a last group may be short).
+static inline int rows_present(int n, int u, int unit_rows) { return n - unit_rows * u < unit_rows ? n - unit_rows * u : unit_rows; }
 
 /// Most activation rows a tile takes: the AVX-512 kernels have 32 registers for eight rows'
 /// accumulators, the AVX2 ones 16, enough for four.
 enum { MAX_TILE_ROWS = 8 };
 
-/// A tile or group function from a body written for a constant row count (inlined once per count up
-/// to `most`, so its per-row accumulators live in registers).
-#define ROW_TILES(target, name, body, most, out_type)                                                   \
-    target static void name(const uint8_t *w, const act_row *a, int rows, int blocks, out_type out) {  \
+/// A `unit_fn` from a body written for a constant row count (inlined once per count up to `most`, so
+/// its per-row accumulators live in registers).
+#define ROW_TILES(target, name, body, most)                                                             \
+    target static void name(const uint8_t *w, const act_row *a, int rows, int blocks, float *out) {    \
         switch (rows < (most) ? rows : (most)) {                                                        \
         case 8: body(w, a, blocks, out, 8); break;                                                      \
         case 7: body(w, a, blocks, out, 7); break;                                                      \
@@ -159,7 +159,7 @@ static float dot_q4_1_scalar(const uint8_t *w, const int8_t *q, const float *ds,
     return sum;
 }
 
-static void group_q8_0_scalar(const uint8_t *g, const act_row *a, int rows, int blocks, group_out *out) {
+static void group_q8_0_scalar(const uint8_t *g, const act_row *a, int rows, int blocks, float *out) {
     for (int c = 0; c < rows; c++) {
         float sum[16] = {0};
         const uint8_t *p = g;
@@ -172,7 +172,7 @@ static void group_q8_0_scalar(const uint8_t *g, const act_row *a, int rows, int 
                 sum[r] = fmaf((float)acc, f16_to_f32(load_u16(p + 2 * r)) * a[c].ds[2 * b], sum[r]);
             }
         }
-        memcpy(out[c], sum, sizeof sum);
+        memcpy(out + GROUP_ROWS * c, sum, sizeof sum);
     }
 }
 
@@ -268,7 +268,7 @@ AVX2_TARGET static void quantize_row_avx2(const float *x, int k, act_row a, act_
 /// by signed bytes and saturates pair sums at int16, which (w + 128)·x can pass; so the offset comes off
 /// the weights and |w| meets x with w's sign moved onto it (llama.cpp's trick): pair sums reach
 /// 2·128·127, inside int16.
-AVX2_TARGET INLINE void q8_0_group_avx2(const uint8_t *g, const act_row *a, int blocks, group_out *out, const int C) {
+AVX2_TARGET INLINE void q8_0_group_avx2(const uint8_t *g, const act_row *a, int blocks, float *out, const int C) {
     const __m256i offset = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
     for (int h = 0; h < 2; h++) {
         __m256 acc[MAX_TILE_ROWS];
@@ -289,10 +289,10 @@ AVX2_TARGET INLINE void q8_0_group_avx2(const uint8_t *g, const act_row *a, int 
                 acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(a[c].ds[2 * b])), acc[c]);
             }
         }
-        for (int c = 0; c < C; c++) _mm256_storeu_ps(out[c] + 8 * h, acc[c]);
+        for (int c = 0; c < C; c++) _mm256_storeu_ps(out + GROUP_ROWS * c + 8 * h, acc[c]);
     }
 }
-ROW_TILES(AVX2_TARGET, group_q8_0_avx2, q8_0_group_avx2, 4, group_out *)
+ROW_TILES(AVX2_TARGET, group_q8_0_avx2, q8_0_group_avx2, 4)
 
 /// Q4_1 rows: a block pair's nibbles are unpacked and its (d, m) converted once; per row two int8 dot
 /// products, the pair's scales, and the m_w·s_x terms summed apart (lanes 1 and 3 of `mins`).
@@ -333,7 +333,7 @@ AVX2_TARGET static inline __m256i q4_dot_avx2(__m256i lo, __m256i hi, __m256i x0
 AVX2_TARGET INLINE void q4_1_avx2_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
     Q4_1_ROWS(q4_dot_avx2)
 }
-ROW_TILES(AVX2_TARGET, tile_q4_1_avx2, q4_1_avx2_rows, 4, float *)
+ROW_TILES(AVX2_TARGET, tile_q4_1_avx2, q4_1_avx2_rows, 4)
 
 // MARK: - AVX-512 VNNI path
 
@@ -345,7 +345,7 @@ ROW_TILES(AVX2_TARGET, tile_q4_1_avx2, q4_1_avx2_rows, 4, float *)
 /// each activation row's block is 8 broadcasts of 4 signed bytes, each one vpdpbusd for all 16 weight
 /// rows, in two chains (the instruction's latency) that start from the row's −128·Σq. The 16 integer
 /// sums then take one conversion and one FMA with d_w·d_x.
-VNNI_TARGET INLINE void q8_0_group_vnni(const uint8_t *g, const act_row *a, int blocks, group_out *out, const int C) {
+VNNI_TARGET INLINE void q8_0_group_vnni(const uint8_t *g, const act_row *a, int blocks, float *out, const int C) {
     __m512 acc[MAX_TILE_ROWS];
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++, g += GROUP_BLOCK_BYTES) {
@@ -366,9 +366,9 @@ VNNI_TARGET INLINE void q8_0_group_vnni(const uint8_t *g, const act_row *a, int 
             acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(a[c].ds[2 * b])), acc[c]);
         }
     }
-    for (int c = 0; c < C; c++) _mm512_storeu_ps(out[c], acc[c]);
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(out + GROUP_ROWS * c, acc[c]);
 }
-ROW_TILES(VNNI_TARGET, group_q8_0_vnni, q8_0_group_vnni, 8, group_out *)
+ROW_TILES(VNNI_TARGET, group_q8_0_vnni, q8_0_group_vnni, 8)
 
 VNNI_TARGET static inline __m256i q4_dot_vnni(__m256i lo, __m256i hi, __m256i x0, __m256i x1) {
     return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, x0), hi, x1);
@@ -377,7 +377,7 @@ VNNI_TARGET static inline __m256i q4_dot_vnni(__m256i lo, __m256i hi, __m256i x0
 VNNI_TARGET INLINE void q4_1_vnni_rows(const uint8_t *w, const act_row *a, int blocks, float *out, const int C) {
     Q4_1_ROWS(q4_dot_vnni)
 }
-ROW_TILES(VNNI_TARGET, tile_q4_1_vnni, q4_1_vnni_rows, 8, float *)
+ROW_TILES(VNNI_TARGET, tile_q4_1_vnni, q4_1_vnni_rows, 8)
 
 #endif
 
@@ -414,23 +414,25 @@ size_t raq_block_bytes(int format) {
 
 typedef void (*quantize_fn)(const float *x, int k, act_row a, act_layout layout);
 
-/// A path's kernel for one format: `tile` (Q4_1) or `group` (Q8_0), and the activations' quantizer.
+/// A path's kernel for one format, its unit (1 weight row for Q4_1, a group of 16 for Q8_0), and the
+/// activations' quantizer.
 typedef struct {
-    tile_fn tile;
-    group_fn group;
+    unit_fn multiply;
+    int unit_rows;
     int tile_rows;
     quantize_fn quantize;
 } kernel;
 
 static kernel select_kernel(int format, int path) {
     const bool q8 = format == RAQ_Q8_0;
+    const int unit_rows = q8 ? GROUP_ROWS : 1;
     switch (path) {
-    case RAQ_PATH_SCALAR: return (kernel){q8 ? NULL : tile_q4_1_scalar, q8 ? group_q8_0_scalar : NULL, MAX_TILE_ROWS, quantize_row};
+    case RAQ_PATH_SCALAR: return (kernel){q8 ? group_q8_0_scalar : tile_q4_1_scalar, unit_rows, MAX_TILE_ROWS, quantize_row};
 #if defined(__x86_64__)
-    case RAQ_PATH_AVX2: return (kernel){q8 ? NULL : tile_q4_1_avx2, q8 ? group_q8_0_avx2 : NULL, 4, quantize_row_avx2};
-    case RAQ_PATH_AVX512_VNNI: return (kernel){q8 ? NULL : tile_q4_1_vnni, q8 ? group_q8_0_vnni : NULL, 8, quantize_row_avx2};
+    case RAQ_PATH_AVX2: return (kernel){q8 ? group_q8_0_avx2 : tile_q4_1_avx2, unit_rows, 4, quantize_row_avx2};
+    case RAQ_PATH_AVX512_VNNI: return (kernel){q8 ? group_q8_0_vnni : tile_q4_1_vnni, unit_rows, 8, quantize_row_avx2};
 #endif
-    default: return (kernel){NULL, NULL, 0, NULL};
+    default: return (kernel){NULL, unit_rows, 0, NULL};
     }
 }
 
@@ -439,7 +441,7 @@ static kernel select_kernel(int format, int path) {
 typedef struct {
     kernel kern;
     const uint8_t *w;
-    size_t row_bytes;  // of a Q4_1 row, or of a Q8_0 group of 16 rows
+    size_t unit_bytes;  // of a Q4_1 row, or of a Q8_0 group of 16 rows
     int n, k, m;
     uint8_t *act;
     float *y;
@@ -451,36 +453,21 @@ static inline void store(const job *j, int row, int column, float v) {
     *out = j->accumulate ? *out + v : v;
 }
 
-/// Q4_1 weight rows [first, end), each against every activation row, a tile at a time.
-static void run_rows(const void *context, int first, int end) {
+/// Weight units [first, end) (Q4_1 rows or Q8_0 groups), each against every activation row, a tile at a
+/// time; a last group's padding rows are not stored.
+static void run_units(const void *context, int first, int end) {
     const job *j = context;
-    const int blocks = j->k / 32, tile_rows = j->kern.tile_rows;
-    for (int r = first; r < end; r++) {
+    const int blocks = j->k / 32, tile_rows = j->kern.tile_rows, unit_rows = j->kern.unit_rows;
+    for (int u = first; u < end; u++) {
+        const int present = rows_present(j->n, u, unit_rows);
         for (int i = 0; i < j->m; i += tile_rows) {
             const int rows = j->m - i < tile_rows ? j->m - i : tile_rows;
             act_row a[MAX_TILE_ROWS];
-            float v[MAX_TILE_ROWS];
+            float v[MAX_TILE_ROWS * GROUP_ROWS];
             for (int c = 0; c < rows; c++) a[c] = act_at(j->act, j->k, i + c);
-            j->kern.tile(j->w + (size_t)r * j->row_bytes, a, rows, blocks, v);
-            for (int c = 0; c < rows; c++) store(j, i + c, r, v[c]);
-        }
-    }
-}
-
-/// Q8_0 groups [first, end) of 16 weight rows (the last group's padding rows are not stored).
-static void run_groups(const void *context, int first, int end) {
-    const job *j = context;
-    const int blocks = j->k / 32, tile_rows = j->kern.tile_rows;
-    for (int g = first; g < end; g++) {
-        const int rows16 = j->n - GROUP_ROWS * g < GROUP_ROWS ? j->n - GROUP_ROWS * g : GROUP_ROWS;
-        for (int i = 0; i < j->m; i += tile_rows) {
-            const int rows = j->m - i < tile_rows ? j->m - i : tile_rows;
-            act_row a[MAX_TILE_ROWS];
-            group_out v[MAX_TILE_ROWS];
-            for (int c = 0; c < rows; c++) a[c] = act_at(j->act, j->k, i + c);
-            j->kern.group(j->w + (size_t)g * j->row_bytes, a, rows, blocks, v);
+            j->kern.multiply(j->w + (size_t)u * j->unit_bytes, a, rows, blocks, v);
             for (int c = 0; c < rows; c++)
-                for (int r = 0; r < rows16; r++) store(j, i + c, GROUP_ROWS * g + r, v[c][r]);
+                for (int r = 0; r < present; r++) store(j, i + c, unit_rows * u + r, v[unit_rows * c + r]);
         }
     }
 }
@@ -507,7 +494,7 @@ void raq_pack(int format, const void *rows, int n, int k, void *out) {
     const uint8_t *src = rows;
     uint8_t *o = out;
     for (int g = 0; g < groups_of(n); g++) {
-        const int present = n - GROUP_ROWS * g < GROUP_ROWS ? n - GROUP_ROWS * g : GROUP_ROWS;
+        const int present = rows_present(n, g, GROUP_ROWS);
         for (int b = 0; b < k / 32; b++, o += GROUP_BLOCK_BYTES) {
             if (present < GROUP_ROWS) {  // padding rows: d = 0, q = 0 (stored as 128)
                 memset(o, 0, 32);
@@ -540,14 +527,13 @@ bool raq_matmul(int format, const void *w, int n, int k, const float *x, int m, 
     uint8_t *act = bytes <= sizeof stack ? stack : malloc(bytes);
     if (act == NULL) return false;
     for (int i = 0; i < m; i++) kern.quantize(x + (size_t)i * k, k, act_at(act, k, i), q8 ? ACT_Q8_0 : ACT_Q4_1);
-    const size_t unit_bytes = (size_t)(k / 32) * (q8 ? GROUP_BLOCK_BYTES : raq_block_bytes(format));
-    const job j = {kern, w, unit_bytes, n, k, m, act, y, accumulate};
+    const job j = {kern, w, (size_t)(k / 32) * kern.unit_rows * raq_block_bytes(format), n, k, m, act, y, accumulate};
     const int helpers = (size_t)n * (size_t)k < parallel_min_weights ? 1 : threads;
     if (q8) {  // a group is 16 rows' work: chunks of whole groups, up to 16 of them
         const int groups = groups_of(n), chunks = groups < 16 ? groups : 16;
-        rah_parallel_chunks(run_groups, &j, groups, (groups + chunks - 1) / chunks, helpers);
+        rah_parallel_chunks(run_units, &j, groups, (groups + chunks - 1) / chunks, helpers);
     } else {
-        rah_parallel_rows(run_rows, &j, n, 1, helpers);
+        rah_parallel_rows(run_units, &j, n, 1, helpers);
     }
     if (act != stack) free(act);
     return true;
