@@ -12,8 +12,23 @@ public struct HDF5Error: Error, CustomStringConvertible {
 /// Calls an HDF5 function that returns a negative value on failure.
 @discardableResult
 func check<T: BinaryInteger>(_ value: T, _ what: @autoclosure () -> String) throws -> T {
-    if value < 0 { throw HDF5Error("HDF5: \(what()) failed") }
+    if value < 0 { throw HDF5Error("HDF5: \(what()) failed\(hdf5Reasons())") }
     return value
+}
+
+/// The library's own account of the last failure on this thread, outermost first (printing it is
+/// silenced, but the stack is still kept): " (unable to open file: file signature not found)".
+func hdf5Reasons() -> String {
+    var reasons: [String] = []
+    withUnsafeMutablePointer(to: &reasons) { list in
+        _ = H5Ewalk2(chdf5_e_default(), H5E_WALK_DOWNWARD, { _, error, list in
+            if let text = error?.pointee.desc.map({ String(cString: $0) }), !text.isEmpty {
+                list!.assumingMemoryBound(to: [String].self).pointee.append(text)
+            }
+            return 0
+        }, list)
+    }
+    return reasons.isEmpty ? "" : " (" + reasons.joined(separator: ": ") + ")"
 }
 
 /// An open id, closed with its matching H5*close when the owner goes.
@@ -45,7 +60,7 @@ public final class HDF5File {
     public static func create(_ path: String) throws -> HDF5File {
         silenceErrorStack()
         let id = H5Fcreate(path, chdf5_acc_trunc(), chdf5_p_default(), chdf5_p_default())
-        guard id >= 0 else { throw HDF5Error("cannot create HDF5 file \(path)") }
+        guard id >= 0 else { throw HDF5Error("cannot create HDF5 file \(path)\(hdf5Reasons())") }
         return HDF5File(path: path, id: id, writable: true)
     }
 
@@ -53,8 +68,21 @@ public final class HDF5File {
     public static func open(_ path: String, writable: Bool = false) throws -> HDF5File {
         silenceErrorStack()
         guard FileManager.default.fileExists(atPath: path) else { throw HDF5Error("no such file: \(path)") }
-        let id = H5Fopen(path, writable ? chdf5_acc_rdwr() : chdf5_acc_rdonly(), chdf5_p_default())
-        guard id >= 0 else { throw HDF5Error("\(path) is not a readable HDF5 file (corrupt or truncated?)") }
+        let flags = writable ? chdf5_acc_rdwr() : chdf5_acc_rdonly()
+        var id = H5Fopen(path, flags, chdf5_p_default())
+        if id < 0 && !writable {
+            // Readers may go without the lock: a process spawned while the file was being written keeps a
+            // copy of the writer's descriptor, and its exclusive lock, for a moment after the writer closes;
+            // a finished run (or one in progress, flushed each step) must read all the same. Only a retry:
+            // a file this process has open must be joined with the locking it was opened with.
+            let access = Handle(try check(H5Pcreate(chdf5_p_file_access()), "file access properties"), close: H5Pclose)
+            try check(H5Pset_file_locking(access.id, false, true), "read without locking")
+            id = H5Fopen(path, flags, access.id)
+            if id < 0 { throw HDF5Error("\(path) is not a readable HDF5 file\(hdf5Reasons())") }  // before H5Pclose clears them
+        }
+        guard id >= 0 else {
+            throw HDF5Error("\(path) \(writable ? "cannot be opened for writing" : "is not a readable HDF5 file")\(hdf5Reasons())")
+        }
         return HDF5File(path: path, id: id, writable: writable)
     }
 

@@ -37,10 +37,29 @@ struct HDF5Tests {
     @Test func corruptOrMissingFilesAreClearErrors() throws {
         let dir = temporaryDirectory()
         try Data("not an hdf5 file".utf8).write(to: URL(fileURLWithPath: dir + "/bad.h5"))
-        #expect { try HDF5File.open(dir + "/bad.h5") } throws: { "\($0)".contains("bad.h5") && "\($0)".contains("not a readable HDF5") }
+        // The library's own reason comes with the message.
+        #expect { try HDF5File.open(dir + "/bad.h5") } throws: {
+            "\($0)".contains("bad.h5") && "\($0)".contains("not a readable HDF5") && "\($0)".contains("signature not found")
+        }
         #expect { try HDF5File.open(dir + "/none.h5") } throws: { "\($0)".contains("no such file") }
         let f = try HDF5File.create(dir + "/ok.h5")
         #expect { try f.readDoubles("nope") } throws: { "\($0)".contains("has no dataset nope") }
+    }
+
+    /// A process spawned while a run file was open holds a copy of the writer's descriptor, and with it
+    /// the writer's exclusive lock, until it closes its copies: reading the finished run must not fail then.
+    @Test func readersDoNotWaitForAWritersLock() throws {
+        let path = temporaryDirectory() + "/run.h5"
+        do {
+            let writer = try RunRecord.create(path, metadata: metadata())
+            try writer.appendStep(1, [Metric("loss", 3)])
+            try writer.file.flush()
+            #expect(try RunSummary(path: path).train["loss"] == [3], "a run in progress reads up to its last flush")
+        }
+        let other = open(path, O_RDWR)
+        defer { close(other) }
+        try #require(other >= 0 && flock(other, LOCK_EX | LOCK_NB) == 0)
+        #expect(try RunSummary(path: path).attributes["seed"] == "9")
     }
 
     func metadata() -> RunMetadata {
