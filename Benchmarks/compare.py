@@ -22,6 +22,18 @@ def run(cmd):
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
+def machine():
+    """The CPU and the OpenBLAS kernel forced by the environment, for the TSV header: ratios move with both."""
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in f if ":" in line)}
+        cpu = f"{info.get('model name', cpu)} (family {info.get('cpu family', '?')} model {info.get('model', '?')})"
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("name")
@@ -71,7 +83,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(f"# {args.name}: medians of {args.rounds} alternating rounds, {time.strftime('%Y-%m-%d')}, "
-                f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+                f"{machine()}\n")
         f.write("\t".join(header) + "\n")
         for row in rows:
             f.write("\t".join(map(str, row)) + "\n")

@@ -11,8 +11,12 @@
 //   AVX2     ymm, tiles of 4 × 3: 12 accumulators and 3 weight vectors of the 16
 //   portable one output at a time, in the AVX2 path's order of lanes (separate multiply and add)
 // Each function carries its own target attribute, so the file builds without global -m flags;
-// ras_path_supported checks CPUID.
+// ras_path_supported checks CPUID. The same paths run a decoding step's attention
+// (decode_attention_kernel.h, include/decode_attention.h).
 #include "small_sgemm.h"
+#include "decode_attention.h"
+
+#include <math.h>
 
 #include "helper_thread.h"
 #include "simd_sums.h"
@@ -43,6 +47,32 @@ static INLINE int group_rows(int m, int most, int row) {
     return row < large_groups * (small + 1) ? small + 1 : small;
 }
 
+/// The softmax of one head's scores over the unmasked slots, in slot order (libm's expf): written in
+/// place, 0 where masked; all 0 when no slot is visible.
+static void softmax_row(float *p, int keys, const bool *mask) {
+    float m = -INFINITY, sum = 0;
+    for (int j = 0; j < keys; j++)
+        if (mask[j] && p[j] > m) m = p[j];
+    if (m == -INFINITY) {
+        for (int j = 0; j < keys; j++) p[j] = 0;
+        return;
+    }
+    for (int j = 0; j < keys; j++) {
+        p[j] = mask[j] ? expf(p[j] - m) : 0;
+        sum += p[j];
+    }
+    const float inv = 1 / sum;
+    for (int j = 0; j < keys; j++) p[j] *= inv;
+}
+
+/// Asks for the first `floats` of the cache row 8 slots on: rows are ldkv floats apart and the work per row
+/// is small, so the hardware's prefetch alone leaves the kernel waiting. (A hint: past the cache's end it
+/// does nothing.)
+static INLINE void prefetch_row(const float *row, size_t ldkv, int floats) {
+    const char *next = (const char *)(row + 8 * ldkv);
+    for (int b = 0; b < floats * (int)sizeof(float); b += 64) __builtin_prefetch(next + b);
+}
+
 // MARK: - Portable path
 
 static float dot_portable(const float *x, const float *w, int k) {
@@ -59,6 +89,21 @@ static void rows_portable(const void *context, int first, int end) {
     }
 }
 
+static void decode_attention_portable(int kv_heads, int group, int D, int keys, const float *q, const float *k,
+                                      const float *v, size_t ldkv, const bool *mask, float scale, float *probs, float *out) {
+    for (int h = 0; h < kv_heads * group; h++) {
+        const float *qh = q + (size_t)h * D, *kg = k + (size_t)(h / group) * D, *vg = v + (size_t)(h / group) * D;
+        float *p = probs + (size_t)h * keys, *o = out + (size_t)h * D;
+        for (int j = 0; j < keys; j++)
+            if (mask[j]) p[j] = scale * dot_portable(qh, kg + (size_t)j * ldkv, D);
+        softmax_row(p, keys, mask);
+        for (int d = 0; d < D; d++) o[d] = 0;
+        for (int j = 0; j < keys; j++)
+            if (mask[j])
+                for (int d = 0; d < D; d++) o[d] += p[j] * vg[(size_t)j * ldkv + d];
+    }
+}
+
 #if defined(__x86_64__)
 
 // MARK: - AVX2 path
@@ -68,6 +113,11 @@ static void rows_portable(const void *context, int first, int end) {
 /// A plain load unless masked: vmaskmovps costs more than a load on the hot path.
 AVX2_TARGET static INLINE __m256 load256(const float *p, __m256i mask, bool masked) {
     return masked ? _mm256_maskload_ps(p, mask) : _mm256_loadu_ps(p);
+}
+
+AVX2_TARGET static INLINE void store256(float *p, __m256 v, __m256i mask, bool masked) {
+    if (masked) _mm256_maskstore_ps(p, mask, v);
+    else _mm256_storeu_ps(p, v);
 }
 
 #define PATH_NAME(f) f##_avx2
@@ -80,8 +130,13 @@ AVX2_TARGET static INLINE __m256 load256(const float *p, __m256i mask, bool mask
 #define FMA _mm256_fmadd_ps
 #define HSUM ra_hsum256
 #define ZERO _mm256_setzero_ps()
+#define SET1 _mm256_set1_ps
+#define STORE store256
 #define TILE_COLS 3
+#include "decode_attention_kernel.h"
 #include "tile_kernel.h"
+#undef SET1
+#undef STORE
 
 // MARK: - AVX-512 path
 
@@ -101,8 +156,13 @@ AVX512_TARGET static INLINE float hsum512(__m512 v) {
 #define FMA _mm512_fmadd_ps
 #define HSUM hsum512
 #define ZERO _mm512_setzero_ps()
+#define SET1 _mm512_set1_ps
+#define STORE(p, v, mask, masked) ((void)(masked), _mm512_mask_storeu_ps(p, mask, v))
 #define TILE_COLS 6
+#include "decode_attention_kernel.h"
 #include "tile_kernel.h"
+#undef SET1
+#undef STORE
 
 #endif
 
@@ -145,5 +205,20 @@ bool ras_sgemm_nt(int m, int n, int k, const float *x, size_t ldx, const float *
 #endif
     const size_t products = (size_t)m * (size_t)n * (size_t)p.k;
     rah_parallel_rows(rows, &p, n, tile_cols, products < parallel_min_products ? 1 : threads);
+    return true;
+}
+
+bool ras_decode_attention(int kv_heads, int group, int head_dim, int keys, const float *q, const float *k,
+                          const float *v, size_t ldkv, const bool *mask, float scale, float *probs, float *out, int path) {
+    if (!ras_path_supported(path)) return false;
+    void (*run)(int, int, int, int, const float *, const float *, const float *, size_t, const bool *, float, float *,
+                float *) = decode_attention_portable;
+#if defined(__x86_64__)
+    switch (path == RAS_PATH_AUTO ? ras_best_path() : path) {
+    case RAS_PATH_AVX2: run = decode_attention_avx2; break;
+    case RAS_PATH_AVX512: run = decode_attention_avx512; break;
+    }
+#endif
+    run(kv_heads, group, head_dim, keys, q, k, v, ldkv, mask, scale, probs, out);
     return true;
 }

@@ -1,3 +1,4 @@
+import CSmallGemm
 import RealModule
 
 // Causal multi-head self-attention with grouped-query heads and a key padding mask.
@@ -7,8 +8,8 @@ import RealModule
 //   probs [B, Hq, Tq, Tk]
 // The queries are the last Tq of the Tk positions: query i sits at slot Tk − Tq + i and sees the slots
 // j ≤ that whose mask entry is true. Training is Tq = Tk = C; prefill fills a KV cache the same way;
-// a decoding step is Tq = 1 over the cache. One kernel for all three, so sampler and trainer compute
-// the same function. Query head h reads key/value head h / (Hq/Hkv); scores are q·k/√D. A query that
+// a decoding step is Tq = 1 over the cache. Training, scoring and prefill run this kernel; generation's
+// decoding steps run decodeAttentionForward below, the same function summed in another order. Query head h reads key/value head h / (Hq/Hkv); scores are q·k/√D. A query that
 // sees no key (a left-padding position) gets zero output. Each head is two strided GEMMs; the full
 // score block is computed and the upper triangle masked, which wastes half the FLOPs of the score GEMMs
 // but keeps them in BLAS. With `causal: false` (BERT) every query sees every unmasked key.
@@ -62,6 +63,29 @@ public func attentionForward<S: TensorScalar>(
                 transA: false, transB: false, m: rows, n: D, k: Tk, alpha: 1,
                 a: p, lda: Tk, b: vg, ldb: ldkv, beta: 0, c: out + b * Tq * ldq + h * D, ldc: ld)
         }
+    }
+}
+
+/// A decoding step, attentionForward's Tq = 1 case in Float with the same layouts, on CSmallGemm's
+/// decode-attention kernel: each cached key and value row is read once for all the query heads of its
+/// group, straight from the cache. (attentionForward makes two OpenBLAS calls per group here, which at 3
+/// query rows spend more time packing than multiplying: 24 % of an RL rollout step's samples.) Results
+/// agree with attentionForward's to rounding, not bit for bit; each sequence is computed whole in one
+/// fixed order, so a split of the sequences across threads changes nothing.
+public func decodeAttentionForward(
+    _ out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
+    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, keyMask: UnsafePointer<Bool>,
+    batch: Int, keys Tk: Int, capacity C: Int, queryHeads: Int, kvHeads: Int, headDim D: Int, path: SmallGemmPath = .auto
+) {
+    precondition(Tk <= C && queryHeads % kvHeads == 0, "decode attention: \(Tk) keys, capacity \(C), heads \(queryHeads)/\(kvHeads)")
+    let ldq = queryHeads * D, ldkv = kvHeads * D, scale: Float = 1 / Float(D).squareRoot()
+    let (kvHeads32, group32, D32, Tk32) = (Int32(kvHeads), Int32(queryHeads / kvHeads), Int32(D), Int32(Tk))
+    for b in 0..<batch {
+        let (qb, kb, vb): (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) = (q + b * ldq, k + b * C * ldkv, v + b * C * ldkv)
+        let (maskb, probsb, outb): (UnsafePointer<Bool>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) =
+            (keyMask + b * C, probs + b * queryHeads * Tk, out + b * ldq)
+        let done = ras_decode_attention(kvHeads32, group32, D32, Tk32, qb, kb, vb, ldkv, maskb, scale, probsb, outb, path.rawValue)
+        precondition(done, "decode attention: path \(path) does not run on this CPU")
     }
 }
 

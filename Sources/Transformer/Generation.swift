@@ -1,5 +1,6 @@
-// Batched sampling with a KV cache. Prompts are left-padded into one batch; every step appends one slot
-// per sequence and runs the same attention kernel as training over the cache (queries = the new slots).
+// Batched sampling with a KV cache. Prompts are left-padded into one batch and prefilled with training's
+// attention kernel; every step then appends one slot per sequence and attends over the cache with the
+// decode-attention kernel (the same function, to rounding).
 // Log-probs of sampled tokens are those of the sampling distribution before top-k/top-p filtering:
 // log softmax(logits / T) (T = 1 for greedy), the quantity objectives recompute in training. Generation
 // multiplies by the model's inference weights (fp32 unless `useInferenceWeights` chose quantized ones);

@@ -228,16 +228,21 @@ public final class Llama: @unchecked Sendable {
             }
         }
         // Sequences attend independently. A decoding step's are split with the kernels' helper thread,
-        // one sequence a chunk (the products are small, OpenBLAS runs them on the calling thread).
+        // one sequence a chunk, on the decode-attention kernel; prefill and scoring run attentionForward.
         let keys = start + slots, ldq = c.heads * c.headDim, ldkv = c.kvHeads * c.headDim
         nonisolated(unsafe) let (out, probs, q) = (a.attention.pointer, a.probs.pointer, UnsafePointer(a.q.pointer))
         nonisolated(unsafe) let (cachedK, cachedV) = (UnsafePointer(cacheK), UnsafePointer(cacheV))
         helperParallelFor(B, threads: slots == 1 ? BLAS.threads : 1) { sequences in
             let b = sequences.lowerBound
-            attentionForward(out + b * slots * ldq, probs: probs + b * c.heads * slots * keys, q: q + b * slots * ldq,
-                             k: cachedK + b * capacity * ldkv, v: cachedV + b * capacity * ldkv, keyMask: cacheMask + b * capacity,
-                             batch: sequences.count, queries: slots, keys: keys, capacity: capacity, queryHeads: c.heads,
-                             kvHeads: c.kvHeads, headDim: c.headDim)
+            let (out, probs, q) = (out + b * slots * ldq, probs + b * c.heads * slots * keys, q + b * slots * ldq)
+            let (k, v, mask) = (cachedK + b * capacity * ldkv, cachedV + b * capacity * ldkv, cacheMask + b * capacity)
+            if slots == 1 {
+                decodeAttentionForward(out, probs: probs, q: q, k: k, v: v, keyMask: mask, batch: sequences.count, keys: keys,
+                                       capacity: capacity, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            } else {
+                attentionForward(out, probs: probs, q: q, k: k, v: v, keyMask: mask, batch: sequences.count, queries: slots,
+                                 keys: keys, capacity: capacity, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            }
         }
         // residual = input + attention·Woᵀ
         a.residual.pointer.update(from: h, count: n * D)
