@@ -115,10 +115,23 @@ public enum BLAS {
     /// So sgemv at M = 1 (nothing is shared between rows, and it never loses by much), the kernel for 2–32
     /// rows, and OpenBLAS's blocked sgemm from 33 (its fixed cost pays off from about 48 rows). OpenBLAS's
     /// small-matrix sgemm (SkylakeX, M·N ≤ 1200) looked faster at M = 1 under load and was not on a quiet machine.
+    ///
+    /// Past 32 rows the answer depends on OpenBLAS's kernel. Where it runs without AVX-512 on a CPU that has it
+    /// (an AMD EPYC, family 26, whose environment sets OPENBLAS_CORETYPE=Haswell), the kernel's AVX-512 path
+    /// wins at any M on the k = 576 shapes; on a quiet machine, 2026-12-07, GFLOP/s small-gemm / OpenBLAS:
+    ///   M = 1024: 256/210 (576→576), 303/203 (576→192), 287/194 (576→1536), 248/189 (head), 180/185 (1536→576)
+    ///   M = 2048: 235/178, 160/103, 252/179, 245/182, 151/167
+    /// so it takes k in 512...1024 there (k = 1536 stays with OpenBLAS; attention's k = 64 was not measured).
+    /// OpenBLAS's SkylakeX kernels won from about 48 rows on the Xeon above.
     static func linearRoute(m: Int, n: Int, k: Int) -> LinearRoute {
         if m == 1 { return .gemvPerRow }
-        return m <= 32 ? .smallGemm : .openBLAS
+        if m <= 32 { return .smallGemm }
+        return smallGemmOutrunsOpenBLAS && (512...1024).contains(k) ? .smallGemm : .openBLAS
     }
+
+    /// True when the small-batch kernel has AVX-512 and OpenBLAS's running kernel does not.
+    static let smallGemmOutrunsOpenBLAS =
+        SmallGemmPath.avx512.isSupported && !["SkylakeX", "Cooperlake", "SapphireRapids"].contains(coreName)
 
     @usableFromInline static func dgemm(
         _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
