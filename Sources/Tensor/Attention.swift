@@ -9,10 +9,10 @@ import RealModule
 // The queries are the last Tq of the Tk positions: query i sits at slot Tk − Tq + i and sees the slots
 // j ≤ that whose mask entry is true. Training is Tq = Tk = C; prefill fills a KV cache the same way;
 // a decoding step is Tq = 1 over the cache. Training, scoring and prefill run this kernel; generation's
-// decoding steps run decodeAttentionForward below, the same function summed in another order. Query head h reads key/value head h / (Hq/Hkv); scores are q·k/√D. A query that
-// sees no key (a left-padding position) gets zero output. Each head is two strided GEMMs; the full
-// score block is computed and the upper triangle masked, which wastes half the FLOPs of the score GEMMs
-// but keeps them in BLAS. With `causal: false` (BERT) every query sees every unmasked key.
+// decoding steps run decodeAttentionForward below, the same function summed in another order. Query head h
+// reads key/value head h / (Hq/Hkv); scores are q·k/√D. A query that sees no key (a left-padding position)
+// gets zero output. Each head is two strided GEMMs; the full score block is computed and the upper
+// triangle masked, which wastes half the FLOPs of the score GEMMs but keeps them in BLAS. With `causal: false` (BERT) every query sees every unmasked key.
 
 @inlinable
 public func attentionForward<S: TensorScalar>(

@@ -57,7 +57,8 @@ struct SmallGemmTests {
         return y
     }
 
-    /// 1–16 rows, and 40: past 32 rows the dispatch sends k = 512–1024 here where OpenBLAS lacks AVX-512.
+    /// 1–16 rows, and 40: the dispatch also hands products past 32 rows (k in 512…1024) to the kernel where
+    /// OpenBLAS's kernel lacks AVX-512.
     @Test(arguments: Array(1...16) + [40])
     func everyPathAndThreadCountAgreesWithDouble(rows m: Int) {
         for accumulate in [false, true] {
